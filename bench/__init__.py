@@ -1,0 +1,19 @@
+"""Benchmarks. Each module offers ``run(quick=False) -> dict`` and prints JSON figures, every
+figure beside a baseline measured in the same run (machines are noisy: compare ratios)."""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+#: ``renkei bench NAME`` → module under ``bench``.
+BENCHMARKS = {
+    "bus": "bench.bus",
+    "ledger": "bench.ledger",
+    "schedule": "bench.schedule",
+    "juki-search": "bench.juki_search",
+}
+
+
+def load(name: str) -> ModuleType:
+    return importlib.import_module(BENCHMARKS[name])

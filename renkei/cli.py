@@ -1,0 +1,118 @@
+"""The ``renkei`` command."""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from renkei import stack
+
+app = typer.Typer(help="Renkei: a city's vaccination affairs and their My Number information linkage.", no_args_is_help=True)
+console = Console()
+err = Console(stderr=True)
+
+DataOption = typer.Option(Path("var"), "--data", help="the data folder of the stack")
+
+
+@app.command()
+def up(
+    data: Path = DataOption,
+    cities: str = typer.Option(",".join(stack.DEFAULT_CITIES), help="local-government codes, comma-separated"),
+    detach: bool = typer.Option(False, "--detach", help="return once every service is ready"),
+    database_url: str = typer.Option(None, envvar="RENKEI_DATABASE_URL", help="PostgreSQL URL (SQLite files when unset)"),
+) -> None:
+    """Start NATS and every service for each city; stay in the foreground until Ctrl-C."""
+    try:
+        city_codes = stack.parse_cities(cities)
+        with console.status(f"starting {len(stack.principals_for(city_codes))} services and NATS…"):
+            record = stack.up(data, city_codes, database_url=database_url)
+    except stack.StackError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    for note in record.notes:
+        err.print(f"[yellow]note:[/yellow] {note}")
+    _print_table(stack.status(data))
+    if detach:
+        console.print(f"running; 'renkei status --data {data}' to check, 'renkei down --data {data}' to stop")
+        return
+    stopping = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stopping.set())
+    console.print("running; Ctrl-C stops everything")
+    stopping.wait()
+    with console.status("stopping…"):
+        left = stack.down(data)
+    if left:
+        err.print(f"[red]still running:[/red] {', '.join(str(m.pid) for m in left)}")
+        raise typer.Exit(1)
+
+
+@app.command()
+def status(data: Path = DataOption, as_json: bool = typer.Option(False, "--json", help="print JSON")) -> None:
+    """Readiness of every service; exit 0 only when all are ready."""
+    try:
+        rows = stack.status(data)
+    except stack.StackError as exc:
+        if as_json:
+            print("[]")
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    if as_json:
+        print(json.dumps(rows, indent=2))
+    else:
+        _print_table(rows)
+    raise typer.Exit(0 if all(r["ready"] for r in rows) else 1)
+
+
+@app.command()
+def down(data: Path = DataOption) -> None:
+    """Stop what 'renkei up --detach' started."""
+    left = stack.down(data)
+    if left:
+        err.print(f"[red]still running:[/red] {', '.join(f'{m.principal} ({m.pid})' for m in left)}")
+        raise typer.Exit(1)
+    console.print("stopped")
+
+
+@app.command()
+def bench(
+    name: str = typer.Argument(..., help="which benchmark: " + ", ".join(sorted(__import__("bench").BENCHMARKS))),
+    as_json: bool = typer.Option(False, "--json", help="print only the JSON figures"),
+    quick: bool = typer.Option(False, "--quick", help="small sizes, for a smoke run"),
+) -> None:
+    """Run a benchmark; it prints its figures beside a baseline measured in the same run."""
+    from bench import BENCHMARKS, load
+
+    if name not in BENCHMARKS:
+        err.print(f"[red]error:[/red] no benchmark {name!r}; there are: {', '.join(sorted(BENCHMARKS))}")
+        raise typer.Exit(2)
+    figures = load(name).run(quick=quick)
+    print(json.dumps(figures, indent=None if as_json else 2, ensure_ascii=False))
+
+
+def _print_table(rows: list[dict]) -> None:
+    table = Table(title="Renkei stack")
+    for column in ("service", "city", "URL", "state"):
+        table.add_column(column)
+    for row in rows:
+        state = "[green]ready[/green]" if row["ready"] else "[red]not ready[/red]"
+        table.add_row(row["service"], row["city"] or "—", row["url"], state)
+    console.print(table)
+
+
+def _mount_optional() -> None:
+    """Sub-commands that live in their own modules."""
+    try:
+        from renkei.ledger_cli import app as ledger_app
+    except ImportError:
+        return
+    app.add_typer(ledger_app, name="ledger", help="Check the provision records (情報提供等記録).")
+
+
+_mount_optional()

@@ -1,0 +1,13 @@
+"""The intermediate server as a FastAPI app: staff-terminal and ops API."""
+
+from fastapi import FastAPI
+
+from services.intermediate_server.bus import SERVED
+from services.intermediate_server.config import Settings
+from shared.service import ServiceSpec, build_app
+
+SPEC = ServiceSpec(name="intermediate_server", summary="中間サーバー — intermediate server", served=SERVED)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    return build_app(SPEC, settings or Settings())

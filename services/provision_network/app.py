@@ -1,0 +1,13 @@
+"""The national hub (simulated) as a FastAPI app: staff-terminal and ops API."""
+
+from fastapi import FastAPI
+
+from services.provision_network.bus import SERVED
+from services.provision_network.config import Settings
+from shared.service import ServiceSpec, build_app
+
+SPEC = ServiceSpec(name="provision_network", summary="情報提供ネットワークシステム — national hub (simulated)", served=SERVED)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    return build_app(SPEC, settings or Settings())

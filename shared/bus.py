@@ -1,0 +1,190 @@
+"""The in-house bus (庁内連携): authenticated request/reply over NATS.
+
+A request carries the caller's service token in the ``Authorization`` header. The server
+side verifies the token, checks the caller against the operation's allowlist, validates
+the request against the operation's model, and answers with the reply model or with a
+typed error: problem details (see ``shared.errors``) flagged by the ``Renkei-Error``
+header. Each connection gets its own inbox prefix, so that NATS permissions can keep one
+service from reading the replies meant for another.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import nats
+import structlog
+from nats.aio.client import Client as NatsClient
+from nats.aio.msg import Msg
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeout
+from pydantic import BaseModel, ValidationError
+
+from shared.auth import Caller, TokenIssuer, TokenVerifier, check_allowed
+from shared.contracts import Operation
+from shared.errors import PROBLEM_JSON, InvalidRequest, Problem, Unavailable, problem_from_dict
+from shared.oplog import Actor, OperationLog
+from shared.trust import Principal
+
+log = structlog.get_logger("renkei.bus")
+
+AUTHORIZATION = "Authorization"
+ERROR_HEADER = "Renkei-Error"
+REQUEST_ID_HEADER = "Renkei-Request-Id"
+
+Handler = Callable[[Any, Caller], Awaitable[BaseModel]]
+Observer = Callable[[str, str, float], None]
+
+
+def inbox_prefix(user: str) -> str:
+    """Replies to a user arrive under this prefix, which only that user may subscribe to."""
+    return f"_INBOX_{user}"
+
+
+class Bus:
+    """One service's connection to NATS, as caller and as server."""
+
+    def __init__(
+        self,
+        principal: Principal,
+        issuer: TokenIssuer,
+        verifier: TokenVerifier,
+        oplog: OperationLog | None = None,
+        observe: Observer | None = None,
+        max_concurrency: int = 64,
+    ) -> None:
+        self.principal = principal
+        self._issuer = issuer
+        self._verifier = verifier
+        self._oplog = oplog
+        self._observe = observe or (lambda subject, outcome, seconds: None)
+        self._nc: NatsClient | None = None
+        self._slots = asyncio.Semaphore(max_concurrency)
+        self._tasks: set[asyncio.Task] = set()
+
+    async def connect(self, url: str, user: str | None, password: str | None, **options: Any) -> None:
+        self._nc = await nats.connect(
+            servers=[url],
+            user=user,
+            password=password,
+            name=str(self.principal),
+            inbox_prefix=inbox_prefix(user) if user else "_INBOX",
+            allow_reconnect=True,
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=0.5,
+            connect_timeout=5,
+            error_cb=self._on_error,
+            disconnected_cb=self._on_disconnected,
+            reconnected_cb=self._on_reconnected,
+            **options,
+        )
+
+    @property
+    def nc(self) -> NatsClient:
+        if self._nc is None:
+            raise Unavailable("not connected to NATS")
+        return self._nc
+
+    @property
+    def connected(self) -> bool:
+        return self._nc is not None and self._nc.is_connected
+
+    def jetstream(self):
+        return self.nc.jetstream()
+
+    async def close(self) -> None:
+        if self._nc is not None and not self._nc.is_closed:
+            await self._nc.drain()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    # -- caller side -------------------------------------------------------------------
+
+    async def request(
+        self, operation: Operation, city: str | None, payload: BaseModel, timeout: float = 5.0, request_id: str | None = None
+    ) -> Any:
+        """Call ``operation`` of ``city``; returns its reply model or raises the typed problem."""
+        target = Principal(operation.owner, city)
+        headers = {AUTHORIZATION: f"Bearer {self._issuer.issue(target)}"}
+        if request_id:
+            headers[REQUEST_ID_HEADER] = request_id
+        subject = operation.subject(city)
+        try:
+            msg = await self.nc.request(subject, payload.model_dump_json().encode(), timeout=timeout, headers=headers)
+        except NoRespondersError:
+            raise Unavailable(f"nobody serves {subject}") from None
+        except NatsTimeout:
+            raise Unavailable(f"{subject} did not answer within {timeout} s") from None
+        if msg.headers and ERROR_HEADER in msg.headers:
+            raise problem_from_dict(json.loads(msg.data))
+        return operation.reply.model_validate_json(msg.data)
+
+    # -- server side -------------------------------------------------------------------
+
+    async def serve(self, operation: Operation, handler: Handler, city: str | None) -> None:
+        """Answer ``operation`` for ``city``; replicas of a service share the load (a queue group)."""
+
+        async def on_message(msg: Msg) -> None:
+            await self._slots.acquire()
+            task = asyncio.create_task(self._answer(operation, handler, city, msg))
+            self._tasks.add(task)
+            task.add_done_callback(self._finished)
+
+        await self.nc.subscribe(operation.subject(city), queue=operation.owner, cb=on_message)
+
+    def _finished(self, task: asyncio.Task) -> None:
+        self._tasks.discard(task)
+        self._slots.release()
+
+    async def _answer(self, operation: Operation, handler: Handler, city: str | None, msg: Msg) -> None:
+        started = time.perf_counter()
+        headers = msg.headers or {}
+        request_id = headers.get(REQUEST_ID_HEADER)
+        caller: Caller | None = None
+        person_key: str | None = None
+        try:
+            token = headers.get(AUTHORIZATION, "").removeprefix("Bearer ").strip()
+            caller = self._verifier.verify(token)
+            check_allowed(caller, operation.callers, city, operation.key)
+            try:
+                request = operation.request.model_validate_json(msg.data)
+            except ValidationError as exc:
+                raise InvalidRequest(
+                    f"the request does not match {operation.request.__name__}",
+                    errors=json.loads(exc.json(include_url=False, include_context=False)),
+                ) from None
+            if operation.person_field:
+                person_key = str(getattr(request, operation.person_field, None) or "") or None
+            reply = await handler(request, caller)
+            body, reply_headers, outcome = reply.model_dump_json().encode(), None, "ok"
+        except Problem as problem:
+            body = json.dumps(problem.to_dict(instance=msg.subject)).encode()
+            reply_headers, outcome = {ERROR_HEADER: problem.type, "Content-Type": PROBLEM_JSON}, problem.type
+        except Exception:  # a bug must still answer, or the caller waits for nothing
+            log.exception("bus handler failed", subject=msg.subject)
+            problem = Problem("the service failed to answer")
+            body = json.dumps(problem.to_dict(instance=msg.subject)).encode()
+            reply_headers, outcome = {ERROR_HEADER: problem.type, "Content-Type": PROBLEM_JSON}, problem.type
+        if msg.reply:
+            await self.nc.publish(msg.reply, body, headers=reply_headers)
+        self._observe(operation.key, "ok" if outcome == "ok" else outcome.rsplit(":", 1)[-1], time.perf_counter() - started)
+        if self._oplog is not None and (operation.audited or outcome != "ok"):
+            actor = Actor(str(caller.principal), "service") if caller else Actor.anonymous()
+            await asyncio.to_thread(
+                self._oplog.record, actor, "bus", operation.key, outcome, person_key, request_id, None
+            )
+
+    # -- connection events -------------------------------------------------------------
+
+    async def _on_error(self, exc: Exception) -> None:
+        log.warning("nats error", error=str(exc))
+
+    async def _on_disconnected(self) -> None:
+        log.warning("nats disconnected")
+
+    async def _on_reconnected(self) -> None:
+        log.info("nats reconnected")

@@ -1,0 +1,99 @@
+"""Databases: one per service per city.
+
+SQLite (WAL) under the data folder by default; PostgreSQL when a URL is configured,
+with one schema per service and city so that no service reads another's tables.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.orm import Session, sessionmaker
+
+_SCHEMA_SAFE = re.compile(r"^[a-z_][a-z0-9_]*$")
+
+
+def schema_name(service: str, city: str | None) -> str:
+    """The PostgreSQL schema that holds one service's tables for one city."""
+    name = f"{service}_{city}" if city else service
+    if not _SCHEMA_SAFE.match(name):
+        raise ValueError(f"not a safe schema name: {name!r}")
+    return name
+
+
+def database_url(data_dir: Path, service: str, city: str | None, base_url: str | None = None) -> str:
+    """The URL of a service's own database.
+
+    Without ``base_url`` it is a SQLite file ``DATA/db/<city or 'global'>/<service>.sqlite3``;
+    with a PostgreSQL ``base_url`` it is that database, and ``make_engine`` confines the
+    service to its own schema.
+    """
+    if base_url:
+        return base_url
+    folder = Path(data_dir) / "db" / (city or "global")
+    folder.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{folder / f'{service}.sqlite3'}"
+
+
+def make_engine(url: str, schema: str | None = None, **kwargs) -> Engine:
+    """An engine for ``url``; on PostgreSQL every connection is confined to ``schema``."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    engine = create_engine(url, pool_pre_ping=True, **kwargs)
+    if schema:
+        event.listen(engine, "connect", _search_path(schema))
+        with engine.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+    return engine
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    # FULL: a commit survives a power cut too, as JetStream's sync_interval: always does.
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def _search_path(schema: str):
+    def connect(dbapi_connection, _record) -> None:
+        autocommit = dbapi_connection.autocommit
+        dbapi_connection.autocommit = True
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute(f'SET search_path TO "{schema}"')
+        dbapi_connection.autocommit = autocommit
+
+    return connect
+
+
+class Database:
+    """A service's database: its engine and a session factory."""
+
+    def __init__(self, url: str, schema: str | None = None) -> None:
+        self.url = url
+        self.engine = make_engine(url, schema)
+        self.is_sqlite = url.startswith("sqlite")
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session in one transaction: committed on success, rolled back on error."""
+        with self._sessions.begin() as session:
+            yield session
+
+    def ping(self) -> None:
+        with self.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+
+    def dispose(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,102 @@
+"""The HTTP side of every service: problem details, service-token checks, the audited routes.
+
+- Every error leaves as RFC 9457 problem details (``application/problem+json``).
+- ``ServiceCaller(...)`` is the dependency that admits only allowlisted services (M20).
+- ``Audited(...)`` is the dependency that puts a route into the operation log (M08):
+  the route declares it once, and the middleware records who, whose data and the outcome
+  after the response, whatever the handler did.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from http import HTTPStatus
+from collections.abc import Iterable
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.base import BaseHTTPMiddleware
+
+from shared.auth import Caller, TokenVerifier, check_allowed
+from shared.errors import PROBLEM_JSON, InvalidRequest, Problem, Unauthenticated
+from shared.oplog import Actor, OperationLog
+
+
+def problem_response(problem: Problem, instance: str | None = None) -> JSONResponse:
+    return JSONResponse(problem.to_dict(instance=instance), status_code=problem.status, media_type=PROBLEM_JSON)
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    @app.exception_handler(Problem)
+    async def _problem(request: Request, exc: Problem) -> JSONResponse:
+        return problem_response(exc, request.url.path)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [{"loc": list(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")} for e in exc.errors()]
+        return problem_response(InvalidRequest("the request is not valid", errors=errors), request.url.path)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        body = {
+            "type": "about:blank",
+            "title": HTTPStatus(exc.status_code).phrase,
+            "status": exc.status_code,
+            "detail": str(exc.detail),
+            "instance": request.url.path,
+        }
+        return JSONResponse(body, status_code=exc.status_code, media_type=PROBLEM_JSON, headers=exc.headers)
+
+
+class ServiceCaller:
+    """Dependency: the request must carry a valid service token from an allowlisted service."""
+
+    def __init__(self, operation: str, allowed: Iterable[str]) -> None:
+        self.operation = operation
+        self.allowed = frozenset(allowed)
+
+    def __call__(self, request: Request) -> Caller:
+        verifier: TokenVerifier = request.app.state.context.verifier
+        header = request.headers.get("Authorization", "")
+        if not header.startswith("Bearer "):
+            raise Unauthenticated("no service token")
+        caller = verifier.verify(header.removeprefix("Bearer ").strip())
+        request.state.actor = Actor(str(caller.principal), "service")
+        check_allowed(caller, self.allowed, request.app.state.context.settings.city, self.operation)
+        return caller
+
+
+class Audited:
+    """Dependency: record this route in the operation log; ``person_param`` names whose data."""
+
+    def __init__(self, operation: str, person_param: str | None = None) -> None:
+        self.operation = operation
+        self.person_param = person_param
+
+    def __call__(self, request: Request) -> None:
+        person = None
+        if self.person_param:
+            person = request.path_params.get(self.person_param) or request.query_params.get(self.person_param)
+        request.state.audit = (self.operation, person)
+
+
+class OperationLogMiddleware(BaseHTTPMiddleware):
+    """Writes the operation-log row for every audited route once its response is known."""
+
+    def __init__(self, app, oplog: OperationLog) -> None:
+        super().__init__(app)
+        self._oplog = oplog
+
+    async def dispatch(self, request: Request, call_next):
+        response = await call_next(request)
+        audit = getattr(request.state, "audit", None)
+        if audit is not None:
+            operation, person = audit
+            actor = getattr(request.state, "actor", None) or Actor.anonymous()
+            outcome = "ok" if response.status_code < 400 else f"http-{response.status_code}"
+            await asyncio.to_thread(
+                self._oplog.record, actor, "http", operation, outcome, person, getattr(request.state, "request_id", None)
+            )
+        return response

@@ -1,0 +1,75 @@
+"""The kernel's own tables, present in every service's database.
+
+outbox: events written in the same transaction as the change they announce, published later;
+inbox: the ids of events a consumer has processed, so a redelivery changes nothing;
+operation_log: who did what to whose data, and how it ended (M08).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import BigInteger, DateTime, Index, Integer, LargeBinary, MetaData, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class KernelBase(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+# SQLite autoincrements only INTEGER PRIMARY KEY; PostgreSQL gets a 64-bit id.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class OutboxMessage(KernelBase):
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    msg_id: Mapped[str] = mapped_column(String(64), unique=True)
+    subject: Mapped[str] = mapped_column(String(255))
+    stream: Mapped[str] = mapped_column(String(255))
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+
+    __table_args__ = (Index("ix_outbox_unpublished", "published_at", "id"),)
+
+
+class InboxEntry(KernelBase):
+    __tablename__ = "inbox"
+
+    consumer: Mapped[str] = mapped_column(String(128), primary_key=True)
+    msg_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    subject: Mapped[str] = mapped_column(String(255))
+    outcome: Mapped[str] = mapped_column(String(16))  # processed | rejected
+    reason: Mapped[str | None] = mapped_column(Text, default=None)
+    processed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class OperationLogEntry(KernelBase):
+    """操作ログ: one row per operation on the service (M08, M12, M19)."""
+
+    __tablename__ = "operation_log"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(128))
+    actor_kind: Mapped[str] = mapped_column(String(16))  # service | staff | anonymous
+    channel: Mapped[str] = mapped_column(String(8))  # bus | http
+    operation: Mapped[str] = mapped_column(String(255))
+    person_key: Mapped[str | None] = mapped_column(String(64), default=None, index=True)
+    outcome: Mapped[str] = mapped_column(String(64))
+    request_id: Mapped[str | None] = mapped_column(String(64), default=None)
+    detail: Mapped[str | None] = mapped_column(Text, default=None)

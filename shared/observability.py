@@ -1,0 +1,107 @@
+"""Logs, metrics and request ids: what operators watch.
+
+Logs are JSON lines (structlog) carrying the service, the city and the request id.
+Metrics live in one registry per service so that several apps in one process (as in
+tests) do not collide.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+import uuid
+
+import structlog
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from starlette.middleware.base import BaseHTTPMiddleware
+from starlette.requests import Request
+
+REQUEST_ID_HEADER = "X-Request-ID"
+
+
+def configure_logging(service: str, city: str | None, level: str = "INFO") -> None:
+    """JSON lines on stderr, for structlog and for the standard library's loggers (uvicorn's too)."""
+    shared_processors = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    structlog.configure(
+        processors=[*shared_processors, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=shared_processors,
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.format_exc_info,
+                structlog.processors.JSONRenderer(ensure_ascii=False),
+            ],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    for name in ("uvicorn", "uvicorn.error", "alembic"):
+        logging.getLogger(name).handlers[:] = []
+        logging.getLogger(name).propagate = True
+    structlog.contextvars.bind_contextvars(service=service, city=city)
+
+
+class Metrics:
+    """The Prometheus metrics every service exposes on ``/metrics``."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.http_requests = Counter(
+            "renkei_http_requests", "HTTP requests served", ["method", "route", "status"], registry=self.registry
+        )
+        self.http_latency = Histogram(
+            "renkei_http_request_duration_seconds", "HTTP request latency", ["method", "route"], registry=self.registry
+        )
+        self.bus_requests = Counter(
+            "renkei_bus_requests", "Bus requests answered", ["operation", "outcome"], registry=self.registry
+        )
+        self.bus_latency = Histogram(
+            "renkei_bus_request_duration_seconds", "Bus request handling time", ["operation"], registry=self.registry
+        )
+        self.outbox_backlog = Gauge(
+            "renkei_outbox_backlog", "Outbox messages not yet stored by JetStream", registry=self.registry
+        )
+        self.ready = Gauge("renkei_ready", "1 when the service is ready", registry=self.registry)
+
+    def observe_bus(self, operation: str, outcome: str, seconds: float) -> None:
+        self.bus_requests.labels(operation, outcome).inc()
+        self.bus_latency.labels(operation).observe(seconds)
+
+
+class RequestContextMiddleware(BaseHTTPMiddleware):
+    """Gives every HTTP request an id (kept from the caller's header if it sent one) and measures it."""
+
+    def __init__(self, app, metrics: Metrics) -> None:
+        super().__init__(app)
+        self._metrics = metrics
+
+    async def dispatch(self, request: Request, call_next):
+        request_id = request.headers.get(REQUEST_ID_HEADER) or uuid.uuid4().hex
+        request.state.request_id = request_id
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        started = time.perf_counter()
+        status = 500
+        try:
+            response = await call_next(request)
+            status = response.status_code
+            response.headers[REQUEST_ID_HEADER] = request_id
+            return response
+        finally:
+            route = request.scope.get("route")
+            path = getattr(route, "path", "unmatched")
+            self._metrics.http_requests.labels(request.method, path, str(status)).inc()
+            self._metrics.http_latency.labels(request.method, path).observe(time.perf_counter() - started)
+            structlog.contextvars.unbind_contextvars("request_id")

@@ -1,0 +1,206 @@
+"""How every service is assembled: one factory, so every service reads and runs the same way.
+
+A service declares a ``ServiceSpec`` (its name, its routers, the bus operations it serves,
+the events it consumes, its tables and migrations); ``build_app`` turns it and the
+service's settings into a FastAPI app that migrates its database, connects to NATS with
+its own identity, serves its operations, relays its outbox, and exposes ``/livez``,
+``/readyz`` and ``/metrics``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import structlog
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import MetaData
+
+from shared import migrate
+from shared.auth import Caller, TokenIssuer, TokenVerifier
+from shared.bus import Bus, Handler
+from shared.config import ServiceSettings
+from shared.contracts import REGISTRY, Registry
+from shared.contracts.system import PingReply, PingRequest
+from shared.db import Database, database_url, schema_name
+from shared.errors import Unavailable
+from shared.events import EventConsumer, EventHandler, OutboxRelay, ensure_stream, outbox_backlog
+from shared.http import OperationLogMiddleware, install_problem_handlers, problem_response
+from shared.models import KernelBase
+from shared.observability import Metrics, RequestContextMiddleware, configure_logging
+from shared.oplog import OperationLog
+from shared.trust import TrustDirectory, signing_key
+
+log = structlog.get_logger("renkei.service")
+
+HandlerFactory = Callable[["ServiceContext"], Handler]
+ConsumerFactory = Callable[["ServiceContext"], EventHandler]
+
+
+@dataclass
+class ServiceContext:
+    """Everything a service's handlers need, built once at start-up."""
+
+    settings: ServiceSettings
+    db: Database
+    directory: TrustDirectory
+    issuer: TokenIssuer
+    verifier: TokenVerifier
+    oplog: OperationLog
+    metrics: Metrics
+    bus: Bus
+    registry: Registry
+    relay: OutboxRelay | None = None
+
+    @property
+    def principal(self):
+        return self.settings.principal
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """What makes one service different from the others."""
+
+    name: str
+    summary: str
+    routers: Sequence[APIRouter] = ()
+    served: Mapping[str, HandlerFactory] = field(default_factory=dict)
+    consumed: Mapping[str, ConsumerFactory] = field(default_factory=dict)
+    metadata: Sequence[MetaData] = ()
+    migrations: Path | None = None
+
+
+def answer_ping(ctx: ServiceContext) -> Handler:
+    """The identity answer every service gives on ``renkei.<lg>.<service>.ping``."""
+
+    async def ping(request: PingRequest, caller: Caller) -> PingReply:
+        return PingReply(
+            service=ctx.settings.service,
+            city=ctx.settings.city,
+            principal=str(ctx.principal),
+            caller=str(caller.principal),
+            nonce=request.nonce,
+        )
+
+    return ping
+
+
+def open_database(settings: ServiceSettings) -> Database:
+    url = database_url(settings.data_dir, settings.service, settings.city, settings.database_url)
+    schema = None if url.startswith("sqlite") else schema_name(settings.service, settings.city)
+    return Database(url, schema)
+
+
+def build_context(settings: ServiceSettings, registry: Registry = REGISTRY) -> ServiceContext:
+    principal = settings.principal
+    directory = TrustDirectory.load(settings.data_dir)
+    issuer = TokenIssuer(principal, signing_key(settings.data_dir, principal), settings.token_lifetime_seconds)
+    verifier = TokenVerifier(principal, directory)
+    db = open_database(settings)
+    oplog = OperationLog(db)
+    metrics = Metrics()
+    bus = Bus(principal, issuer, verifier, oplog=oplog, observe=metrics.observe_bus)
+    return ServiceContext(settings, db, directory, issuer, verifier, oplog, metrics, bus, registry)
+
+
+async def _connect(ctx: ServiceContext, attempts: int = 60) -> None:
+    settings = ctx.settings
+    for attempt in range(attempts):
+        try:
+            await ctx.bus.connect(settings.nats_url, settings.nats_user, settings.nats_password)
+            return
+        except Exception as exc:  # NATS still starting: wait for it rather than die
+            if attempt == attempts - 1:
+                raise Unavailable(f"cannot reach NATS at {settings.nats_url}: {exc}") from exc
+            await asyncio.sleep(0.5)
+
+
+async def start(ctx: ServiceContext, spec: ServiceSpec) -> list[asyncio.Task]:
+    """Migrate, connect, serve and relay; returns the background tasks to cancel at shutdown."""
+    settings = ctx.settings
+    await asyncio.to_thread(migrate.upgrade, ctx.db, spec.migrations, [KernelBase.metadata, *spec.metadata])
+    await _connect(ctx)
+    served = {"ping": answer_ping, **spec.served}
+    for name, factory in served.items():
+        await ctx.bus.serve(ctx.registry.operation(spec.name, name), factory(ctx), settings.city)
+    tasks: list[asyncio.Task] = []
+    js = ctx.bus.jetstream()
+    if ctx.registry.published_by(spec.name):
+        await ensure_stream(js, spec.name, settings.city)
+        ctx.relay = OutboxRelay(ctx.db, js)
+        tasks.append(asyncio.create_task(ctx.relay.run(), name="outbox-relay"))
+    for key, factory in spec.consumed.items():
+        consumer = EventConsumer(ctx.db, js, spec.name, ctx.registry.events[key], settings.city, factory(ctx))
+        tasks.append(asyncio.create_task(consumer.run(), name=f"consumer-{consumer.name}"))
+    return tasks
+
+
+def build_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
+    if settings.service != spec.name:
+        raise ValueError(f"settings are for {settings.service!r}, not {spec.name!r}")
+    configure_logging(settings.service, settings.city, settings.log_level)
+    ctx = build_context(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        tasks = await start(ctx, spec)
+        log.info("service started", principal=str(ctx.principal), port=settings.port)
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await ctx.bus.close()
+            ctx.db.dispose()
+
+    city = f" ({settings.city})" if settings.city else ""
+    app = FastAPI(title=f"{spec.summary}{city}", lifespan=lifespan, version="0.1.0")
+    app.state.context = ctx
+    install_problem_handlers(app)
+    app.add_middleware(OperationLogMiddleware, oplog=ctx.oplog)
+    app.add_middleware(RequestContextMiddleware, metrics=ctx.metrics)
+    app.include_router(health_router())
+    for router in spec.routers:
+        app.include_router(router)
+    return app
+
+
+def health_router() -> APIRouter:
+    router = APIRouter(tags=["operations"])
+
+    @router.get("/livez", summary="The process is alive")
+    def livez() -> dict:
+        return {"status": "alive"}
+
+    @router.get("/readyz", summary="The service can serve: its database and NATS answer")
+    def readyz(request: Request) -> Response:
+        ctx: ServiceContext = request.app.state.context
+        checks = {"database": _check(ctx.db.ping), "nats": "ok" if ctx.bus.connected else "disconnected"}
+        ready = all(v == "ok" for v in checks.values())
+        ctx.metrics.ready.set(1 if ready else 0)
+        if not ready:
+            return problem_response(Unavailable("not ready", checks=checks), "/readyz")
+        return JSONResponse({"status": "ready", "principal": str(ctx.principal), "checks": checks})
+
+    @router.get("/metrics", summary="Prometheus metrics")
+    def metrics(request: Request) -> Response:
+        ctx: ServiceContext = request.app.state.context
+        if ctx.relay is not None:
+            ctx.metrics.outbox_backlog.set(outbox_backlog(ctx.db))
+        return Response(generate_latest(ctx.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return router
+
+
+def _check(probe: Callable[[], None]) -> str:
+    try:
+        probe()
+        return "ok"
+    except Exception as exc:
+        return f"failed: {exc}"
