@@ -28,6 +28,10 @@ def up(
     database_url: str = typer.Option(None, envvar="RENKEI_DATABASE_URL", help="PostgreSQL URL (SQLite files when unset)"),
 ) -> None:
     """Start NATS and every service for each city; stay in the foreground until Ctrl-C."""
+    stopping = threading.Event()
+    if not detach:  # a Ctrl-C while starting still ends in a clean stop, never half a stack
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stopping.set())
     try:
         city_codes = stack.parse_cities(cities)
         with console.status(f"starting {len(stack.principals_for(city_codes))} services and NATS…"):
@@ -41,9 +45,6 @@ def up(
     if detach:
         console.print(f"running; 'renkei status --data {data}' to check, 'renkei down --data {data}' to stop")
         return
-    stopping = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stopping.set())
     console.print("running; Ctrl-C stops everything")
     stopping.wait()
     with console.status("stopping…"):

@@ -1,7 +1,7 @@
 """The in-house bus (庁内連携): authenticated request/reply over NATS.
 
-A request carries the caller's service token in the ``Authorization`` header. The server
-side verifies the token, checks the caller against the operation's allowlist, validates
+A request carries the caller's service token and its per-request proof (``shared.auth``) in
+headers. The server side verifies both, checks the caller against the operation's allowlist, validates
 the request against the operation's model, and answers with the reply model or with a
 typed error: problem details (see ``shared.errors``) flagged by the ``Renkei-Error``
 header. Each connection gets its own inbox prefix, so that NATS permissions can keep one
@@ -24,7 +24,7 @@ from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 from pydantic import BaseModel, ValidationError
 
-from shared.auth import Caller, TokenIssuer, TokenVerifier, check_allowed
+from shared.auth import AUTHORIZATION, PROOF, Caller, Credentials, TokenVerifier, check_allowed
 from shared.contracts import Operation
 from shared.errors import PROBLEM_JSON, InvalidRequest, Problem, Unavailable, problem_from_dict
 from shared.oplog import Actor, OperationLog
@@ -32,7 +32,6 @@ from shared.trust import Principal
 
 log = structlog.get_logger("renkei.bus")
 
-AUTHORIZATION = "Authorization"
 ERROR_HEADER = "Renkei-Error"
 REQUEST_ID_HEADER = "Renkei-Request-Id"
 
@@ -51,20 +50,19 @@ class Bus:
     def __init__(
         self,
         principal: Principal,
-        issuer: TokenIssuer,
+        credentials: Credentials,
         verifier: TokenVerifier,
         oplog: OperationLog | None = None,
         observe: Observer | None = None,
-        max_concurrency: int = 64,
+        concurrency: int = 8,
     ) -> None:
         self.principal = principal
-        self._issuer = issuer
+        self._credentials = credentials
         self._verifier = verifier
         self._oplog = oplog
         self._observe = observe or (lambda subject, outcome, seconds: None)
         self._nc: NatsClient | None = None
-        self._slots = asyncio.Semaphore(max_concurrency)
-        self._tasks: set[asyncio.Task] = set()
+        self._concurrency = concurrency
 
     async def connect(self, url: str, user: str | None, password: str | None, **options: Any) -> None:
         self._nc = await nats.connect(
@@ -98,9 +96,10 @@ class Bus:
 
     async def close(self) -> None:
         if self._nc is not None and not self._nc.is_closed:
-            await self._nc.drain()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+            if self._nc.is_connected:
+                await self._nc.drain()  # let in-flight requests finish
+            else:
+                await self._nc.close()
 
     # -- caller side -------------------------------------------------------------------
 
@@ -108,13 +107,13 @@ class Bus:
         self, operation: Operation, city: str | None, payload: BaseModel, timeout: float = 5.0, request_id: str | None = None
     ) -> Any:
         """Call ``operation`` of ``city``; returns its reply model or raises the typed problem."""
-        target = Principal(operation.owner, city)
-        headers = {AUTHORIZATION: f"Bearer {self._issuer.issue(target)}"}
+        subject = operation.subject(city)
+        body = payload.model_dump_json().encode()
+        headers = self._credentials.headers(Principal(operation.owner, city), subject, body)
         if request_id:
             headers[REQUEST_ID_HEADER] = request_id
-        subject = operation.subject(city)
         try:
-            msg = await self.nc.request(subject, payload.model_dump_json().encode(), timeout=timeout, headers=headers)
+            msg = await self.nc.request(subject, body, timeout=timeout, headers=headers)
         except NoRespondersError:
             raise Unavailable(f"nobody serves {subject}") from None
         except NatsTimeout:
@@ -126,19 +125,18 @@ class Bus:
     # -- server side -------------------------------------------------------------------
 
     async def serve(self, operation: Operation, handler: Handler, city: str | None) -> None:
-        """Answer ``operation`` for ``city``; replicas of a service share the load (a queue group)."""
+        """Answer ``operation`` for ``city``.
+
+        Each subscription answers its messages one after the other; ``concurrency``
+        subscriptions in one queue group (shared with the service's other replicas) let that
+        many requests be answered at once, without a task per message.
+        """
 
         async def on_message(msg: Msg) -> None:
-            await self._slots.acquire()
-            task = asyncio.create_task(self._answer(operation, handler, city, msg))
-            self._tasks.add(task)
-            task.add_done_callback(self._finished)
+            await self._answer(operation, handler, city, msg)
 
-        await self.nc.subscribe(operation.subject(city), queue=operation.owner, cb=on_message)
-
-    def _finished(self, task: asyncio.Task) -> None:
-        self._tasks.discard(task)
-        self._slots.release()
+        for _ in range(self._concurrency):
+            await self.nc.subscribe(operation.subject(city), queue=operation.owner, cb=on_message)
 
     async def _answer(self, operation: Operation, handler: Handler, city: str | None, msg: Msg) -> None:
         started = time.perf_counter()
@@ -148,7 +146,7 @@ class Bus:
         person_key: str | None = None
         try:
             token = headers.get(AUTHORIZATION, "").removeprefix("Bearer ").strip()
-            caller = self._verifier.verify(token)
+            caller = self._verifier.verify(token, headers.get(PROOF), msg.subject, msg.data)
             check_allowed(caller, operation.callers, city, operation.key)
             try:
                 request = operation.request.model_validate_json(msg.data)

@@ -134,7 +134,15 @@ class EventConsumer:
     """A durable pull consumer that applies each event exactly once to the service's database."""
 
     def __init__(
-        self, db: Database, js, consumer: str, event: Event, city: str | None, handler: EventHandler, batch: int = 100
+        self,
+        db: Database,
+        js,
+        consumer: str,
+        event: Event,
+        city: str | None,
+        handler: EventHandler,
+        batch: int = 100,
+        ack_wait_seconds: float = 30,
     ) -> None:
         self._db = db
         self._js = js
@@ -143,6 +151,7 @@ class EventConsumer:
         self._city = city
         self._handler = handler
         self._batch = batch
+        self._ack_wait = ack_wait_seconds
         self._subscription = None
 
     async def subscribe(self) -> None:
@@ -151,7 +160,7 @@ class EventConsumer:
             durable=self.name,
             stream=self._event.stream(self._city),
             config=ConsumerConfig(
-                ack_policy=AckPolicy.EXPLICIT, deliver_policy=DeliverPolicy.ALL, ack_wait=30, max_deliver=-1
+                ack_policy=AckPolicy.EXPLICIT, deliver_policy=DeliverPolicy.ALL, ack_wait=self._ack_wait, max_deliver=-1
             ),
         )
 

@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.base import BaseHTTPMiddleware
 
-from shared.auth import Caller, TokenVerifier, check_allowed
+from shared.auth import AUTHORIZATION, PROOF, Caller, TokenVerifier, check_allowed
 from shared.errors import PROBLEM_JSON, InvalidRequest, Problem, Unauthenticated
 from shared.oplog import Actor, OperationLog
 
@@ -50,6 +50,11 @@ def install_problem_handlers(app: FastAPI) -> None:
         return JSONResponse(body, status_code=exc.status_code, media_type=PROBLEM_JSON, headers=exc.headers)
 
 
+def http_target(method: str, path: str) -> str:
+    """What a request proof covers of an HTTP request besides its body."""
+    return f"{method.upper()} {path}"
+
+
 class ServiceCaller:
     """Dependency: the request must carry a valid service token from an allowlisted service."""
 
@@ -57,12 +62,13 @@ class ServiceCaller:
         self.operation = operation
         self.allowed = frozenset(allowed)
 
-    def __call__(self, request: Request) -> Caller:
+    async def __call__(self, request: Request) -> Caller:
         verifier: TokenVerifier = request.app.state.context.verifier
-        header = request.headers.get("Authorization", "")
+        header = request.headers.get(AUTHORIZATION, "")
         if not header.startswith("Bearer "):
             raise Unauthenticated("no service token")
-        caller = verifier.verify(header.removeprefix("Bearer ").strip())
+        target = http_target(request.method, request.url.path)
+        caller = verifier.verify(header.removeprefix("Bearer ").strip(), request.headers.get(PROOF), target, await request.body())
         request.state.actor = Actor(str(caller.principal), "service")
         check_allowed(caller, self.allowed, request.app.state.context.settings.city, self.operation)
         return caller

@@ -22,7 +22,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import MetaData
 
 from shared import migrate
-from shared.auth import Caller, TokenIssuer, TokenVerifier
+from shared.auth import Caller, Credentials, TokenIssuer, TokenVerifier
 from shared.bus import Bus, Handler
 from shared.config import ServiceSettings
 from shared.contracts import REGISTRY, Registry
@@ -34,7 +34,7 @@ from shared.http import OperationLogMiddleware, install_problem_handlers, proble
 from shared.models import KernelBase
 from shared.observability import Metrics, RequestContextMiddleware, configure_logging
 from shared.oplog import OperationLog
-from shared.trust import TrustDirectory, signing_key
+from shared.trust import TrustDirectory, agreement_key, signing_key
 
 log = structlog.get_logger("renkei.service")
 
@@ -49,7 +49,7 @@ class ServiceContext:
     settings: ServiceSettings
     db: Database
     directory: TrustDirectory
-    issuer: TokenIssuer
+    credentials: Credentials
     verifier: TokenVerifier
     oplog: OperationLog
     metrics: Metrics
@@ -100,12 +100,14 @@ def build_context(settings: ServiceSettings, registry: Registry = REGISTRY) -> S
     principal = settings.principal
     directory = TrustDirectory.load(settings.data_dir)
     issuer = TokenIssuer(principal, signing_key(settings.data_dir, principal), settings.token_lifetime_seconds)
-    verifier = TokenVerifier(principal, directory)
+    agreement = agreement_key(settings.data_dir, principal)
+    credentials = Credentials(issuer, agreement, directory)
+    verifier = TokenVerifier(principal, directory, agreement)
     db = open_database(settings)
     oplog = OperationLog(db)
     metrics = Metrics()
-    bus = Bus(principal, issuer, verifier, oplog=oplog, observe=metrics.observe_bus)
-    return ServiceContext(settings, db, directory, issuer, verifier, oplog, metrics, bus, registry)
+    bus = Bus(principal, credentials, verifier, oplog=oplog, observe=metrics.observe_bus)
+    return ServiceContext(settings, db, directory, credentials, verifier, oplog, metrics, bus, registry)
 
 
 async def _connect(ctx: ServiceContext, attempts: int = 60) -> None:

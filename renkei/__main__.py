@@ -1,0 +1,3 @@
+from renkei.cli import app
+
+app(prog_name="renkei")

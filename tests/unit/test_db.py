@@ -1,0 +1,55 @@
+"""Each service has a database of its own: a SQLite file, or a PostgreSQL schema."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from shared import migrate
+from shared.db import Database, database_url, schema_name
+from shared.oplog import Actor, OperationLog
+
+
+def test_sqlite_files_are_per_service_and_city(tmp_path):
+    a = database_url(tmp_path, "health_mgmt", "112224")
+    b = database_url(tmp_path, "health_mgmt", "112216")
+    hub = database_url(tmp_path, "provision_network", None)
+    assert len({a, b, hub}) == 3
+    assert hub.endswith(str(Path("global") / "provision_network.sqlite3"))
+
+
+def test_sqlite_runs_in_wal_mode(tmp_path):
+    db = Database(database_url(tmp_path, "juki_cs", "112224"))
+    with db.engine.connect() as conn:
+        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
+
+
+def test_schema_names_refuse_injection():
+    assert schema_name("health_mgmt", "112224") == "health_mgmt_112224"
+    with pytest.raises(ValueError):
+        schema_name('x"; drop schema public; --', None)
+
+
+def test_services_sharing_a_postgresql_database_see_only_their_own_schema(database_url):
+    if database_url.startswith("sqlite"):
+        pytest.skip("schemas are a PostgreSQL matter; SQLite gives each service its own file")
+    health = Database(database_url, schema_name("health_mgmt", "112224"))
+    juki = Database(database_url, schema_name("juki_cs", "112224"))
+    for db in (health, juki):
+        migrate.upgrade(db)
+    OperationLog(health).record(Actor("staff-1", "staff"), "http", "people.read", "ok", person_key="P-1")
+    assert [e.person_key for e in OperationLog(health).entries()] == ["P-1"]
+    assert OperationLog(juki).entries() == []
+    with health.engine.connect() as conn:
+        assert conn.execute(text("SELECT current_schema()")).scalar() == "health_mgmt_112224"
+
+
+def test_migrations_are_idempotent(database_url):
+    db = Database(database_url)
+    migrate.upgrade(db)
+    migrate.upgrade(db)
+    with db.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM alembic_version")).scalar() == 1
