@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from bench import BENCHMARKS, load
 from renkei import stack
 
 app = typer.Typer(help="Renkei: a city's vaccination affairs and their My Number information linkage.", no_args_is_help=True)
@@ -83,13 +84,11 @@ def down(data: Path = DataOption) -> None:
 
 @app.command()
 def bench(
-    name: str = typer.Argument(..., help="which benchmark: " + ", ".join(sorted(__import__("bench").BENCHMARKS))),
+    name: str = typer.Argument(..., help="which benchmark: " + ", ".join(sorted(BENCHMARKS))),
     as_json: bool = typer.Option(False, "--json", help="print only the JSON figures"),
     quick: bool = typer.Option(False, "--quick", help="small sizes, for a smoke run"),
 ) -> None:
     """Run a benchmark; it prints its figures beside a baseline measured in the same run."""
-    from bench import BENCHMARKS, load
-
     if name not in BENCHMARKS:
         err.print(f"[red]error:[/red] no benchmark {name!r}; there are: {', '.join(sorted(BENCHMARKS))}")
         raise typer.Exit(2)

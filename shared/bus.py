@@ -167,14 +167,15 @@ class Bus:
             problem = Problem("the service failed to answer")
             body = json.dumps(problem.to_dict(instance=msg.subject)).encode()
             reply_headers, outcome = {ERROR_HEADER: problem.type, "Content-Type": PROBLEM_JSON}, problem.type
-        if msg.reply:
-            await self.nc.publish(msg.reply, body, headers=reply_headers)
-        self._observe(operation.key, "ok" if outcome == "ok" else outcome.rsplit(":", 1)[-1], time.perf_counter() - started)
+        # The record is written before the caller learns the outcome: nothing answered goes unlogged.
         if self._oplog is not None and (operation.audited or outcome != "ok"):
             actor = Actor(str(caller.principal), "service") if caller else Actor.anonymous()
             await asyncio.to_thread(
                 self._oplog.record, actor, "bus", operation.key, outcome, person_key, request_id, None
             )
+        self._observe(operation.key, "ok" if outcome == "ok" else outcome.rsplit(":", 1)[-1], time.perf_counter() - started)
+        if msg.reply:
+            await self.nc.publish(msg.reply, body, headers=reply_headers)
 
     # -- connection events -------------------------------------------------------------
 

@@ -130,3 +130,30 @@ def test_the_service_answers_ping_and_logs_refusals(stack_files, nats_secured):
     assert 'renkei_bus_requests_total{operation="health_mgmt.ping",outcome="ok"} 1.0' in metrics
     assert 'renkei_bus_requests_total{operation="health_mgmt.ping",outcome="forbidden"} 1.0' in metrics
     assert [(e.actor, e.outcome) for e in entries] == [("provision_network", "urn:renkei:problem:forbidden")]
+
+
+def test_the_service_reconnects_when_nats_comes_back(stack_files, nats_secured):
+    app = build_app(ServiceSpec(name="health_mgmt", summary="health"), settings_for(stack_files, nats_secured))
+    ping = REGISTRY.operation("health_mgmt", "ping")
+
+    async def ping_once():
+        bus = make_bus(stack_files.data_dir, stack_files.directory, Principal("ops_console"))
+        await bus.connect(nats_secured.url, nats_user(Principal("ops_console")), stack_files.credentials["ops_console"])
+        try:
+            return await bus.request(ping, CITY, PingRequest(nonce="again"))
+        finally:
+            await bus.close()
+
+    def wait_for(status: int) -> int:
+        deadline = time.monotonic() + 10
+        while (code := client.get("/readyz").status_code) != status and time.monotonic() < deadline:
+            time.sleep(0.1)
+        return code
+
+    with TestClient(app) as client:
+        nats_secured.kill()
+        assert wait_for(503) == 503
+        nats_secured.start()  # same port, same configuration
+        assert wait_for(200) == 200
+        reply = asyncio.run(ping_once())  # its subscriptions came back with the connection
+    assert reply.nonce == "again"
