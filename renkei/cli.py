@@ -13,6 +13,7 @@ from rich.table import Table
 
 from bench import BENCHMARKS, load
 from renkei import stack
+from renkei.staff_cli import app as staff_app
 
 app = typer.Typer(help="Renkei: a city's vaccination affairs and their My Number information linkage.", no_args_is_help=True)
 console = Console()
@@ -115,4 +116,5 @@ def _mount_optional() -> None:
     app.add_typer(ledger_app, name="ledger", help="Check the provision records (情報提供等記録).")
 
 
+app.add_typer(staff_app, name="staff")
 _mount_optional()

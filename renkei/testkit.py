@@ -127,3 +127,21 @@ def make_bus(data_dir: Path, directory: TrustDirectory, principal: Principal):
     from shared.bus import Bus
 
     return Bus(principal, *identity(data_dir, directory, principal))
+
+
+def staff_headers(client, roles: list[str], user_id: str | None = None, kind: str = "staff") -> dict[str, str]:
+    """Create a staff account with ``roles`` in the app behind ``client``, sign it in, and
+    return the headers that carry its session."""
+    import secrets
+
+    import pyotp
+
+    context = client.app.state.context
+    user_id = user_id or f"clerk-{uuid.uuid4().hex[:8]}"
+    password = secrets.token_urlsafe(18)
+    account = context.staff.create_account(user_id, f"Test {user_id}", password, list(roles), kind)
+    reply = client.post(
+        "/staff/login", json={"user_id": user_id, "password": password, "totp": pyotp.TOTP(account.totp_secret).now()}
+    )
+    reply.raise_for_status()
+    return {"Authorization": f"Bearer {reply.json()['token']}"}

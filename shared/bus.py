@@ -155,9 +155,9 @@ class Bus:
                     f"the request does not match {operation.request.__name__}",
                     errors=json.loads(exc.json(include_url=False, include_context=False)),
                 ) from None
-            if operation.person_field:
-                person_key = str(getattr(request, operation.person_field, None) or "") or None
+            person_key = operation.person_key(request, None)
             reply = await handler(request, caller)
+            person_key = operation.person_key(request, reply)
             body, reply_headers, outcome = reply.model_dump_json().encode(), None, "ok"
         except Problem as problem:
             body = json.dumps(problem.to_dict(instance=msg.subject)).encode()

@@ -35,6 +35,8 @@ class ServiceSettings(BaseSettings):
     port: int = 0
     log_level: str = "INFO"
     token_lifetime_seconds: int = Field(default=60, ge=1, le=300)
+    staff_idle_minutes: int = Field(default=15, ge=1, description="a staff session ends after this long unused (M09)")
+    staff_session_hours: int = Field(default=8, ge=1, le=24)
 
     @field_validator("city")
     @classmethod

@@ -2,14 +2,15 @@
 
 outbox: events written in the same transaction as the change they announce, published later;
 inbox: the ids of events a consumer has processed, so a redelivery changes nothing;
-operation_log: who did what to whose data, and how it ended (M08).
+operation_log: who did what to whose data, and how it ended (M08);
+staff_accounts and staff_sessions: the people who may sign in, and their sessions (M06, M09, M11, M19).
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import BigInteger, DateTime, Index, Integer, LargeBinary, MetaData, String, Text
+from sqlalchemy import BigInteger, Boolean, DateTime, Index, Integer, LargeBinary, MetaData, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAMING = {
@@ -73,3 +74,35 @@ class OperationLogEntry(KernelBase):
     outcome: Mapped[str] = mapped_column(String(64))
     request_id: Mapped[str | None] = mapped_column(String(64), default=None)
     detail: Mapped[str | None] = mapped_column(Text, default=None)
+
+
+class StaffAccount(KernelBase):
+    """職員アカウント: one person, staff or contractor, with the roles they hold."""
+
+    __tablename__ = "staff_accounts"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    user_id: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(128))
+    kind: Mapped[str] = mapped_column(String(16))  # staff | contractor
+    password_hash: Mapped[str] = mapped_column(String(256))
+    totp_secret: Mapped[str] = mapped_column(String(64))
+    roles: Mapped[str] = mapped_column(String(512))  # comma-separated
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class StaffSession(KernelBase):
+    """A signed-in session; only the SHA-256 of its token is kept."""
+
+    __tablename__ = "staff_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(64), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    end_reason: Mapped[str | None] = mapped_column(String(16), default=None)  # logout | idle | expired

@@ -10,6 +10,7 @@ its own identity, serves its operations, relays its outbox, and exposes ``/livez
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ from shared.http import OperationLogMiddleware, install_problem_handlers, proble
 from shared.models import KernelBase
 from shared.observability import Metrics, RequestContextMiddleware, configure_logging
 from shared.oplog import OperationLog
+from shared.staff import StaffDirectory, staff_router
 from shared.trust import TrustDirectory, agreement_key, signing_key
 
 log = structlog.get_logger("renkei.service")
@@ -55,6 +57,8 @@ class ServiceContext:
     metrics: Metrics
     bus: Bus
     registry: Registry
+    staff: StaffDirectory
+    roles: Mapping[str, frozenset[str]] = field(default_factory=dict)
     relay: OutboxRelay | None = None
 
     @property
@@ -73,6 +77,7 @@ class ServiceSpec:
     consumed: Mapping[str, ConsumerFactory] = field(default_factory=dict)
     metadata: Sequence[MetaData] = ()
     migrations: Path | None = None
+    roles: Mapping[str, frozenset[str]] = field(default_factory=dict)  # staff role → permissions (M06)
 
 
 def answer_ping(ctx: ServiceContext) -> Handler:
@@ -96,7 +101,7 @@ def open_database(settings: ServiceSettings) -> Database:
     return Database(url, schema)
 
 
-def build_context(settings: ServiceSettings, registry: Registry = REGISTRY) -> ServiceContext:
+def build_context(settings: ServiceSettings, registry: Registry = REGISTRY, roles: Mapping[str, frozenset[str]] | None = None) -> ServiceContext:
     principal = settings.principal
     directory = TrustDirectory.load(settings.data_dir)
     issuer = TokenIssuer(principal, signing_key(settings.data_dir, principal), settings.token_lifetime_seconds)
@@ -107,7 +112,13 @@ def build_context(settings: ServiceSettings, registry: Registry = REGISTRY) -> S
     oplog = OperationLog(db)
     metrics = Metrics()
     bus = Bus(principal, credentials, verifier, oplog=oplog, observe=metrics.observe_bus)
-    return ServiceContext(settings, db, directory, credentials, verifier, oplog, metrics, bus, registry)
+    staff = StaffDirectory(
+        db,
+        issuer=f"Renkei {principal}",
+        idle=timedelta(minutes=settings.staff_idle_minutes),
+        lifetime=timedelta(hours=settings.staff_session_hours),
+    )
+    return ServiceContext(settings, db, directory, credentials, verifier, oplog, metrics, bus, registry, staff, dict(roles or {}))
 
 
 async def _connect(ctx: ServiceContext, attempts: int = 60) -> None:
@@ -146,7 +157,7 @@ def build_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
     if settings.service != spec.name:
         raise ValueError(f"settings are for {settings.service!r}, not {spec.name!r}")
     configure_logging(settings.service, settings.city, settings.log_level)
-    ctx = build_context(settings)
+    ctx = build_context(settings, roles=spec.roles)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -168,6 +179,7 @@ def build_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
     app.add_middleware(OperationLogMiddleware, oplog=ctx.oplog)
     app.add_middleware(RequestContextMiddleware, metrics=ctx.metrics)
     app.include_router(health_router())
+    app.include_router(staff_router())
     for router in spec.routers:
         app.include_router(router)
     return app

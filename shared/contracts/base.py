@@ -28,9 +28,9 @@ class Operation:
     """A request/reply operation served by ``owner`` on ``renkei.<scope>.<owner>.<name>``.
 
     ``callers`` is the allowlist of services that may call it (same city, or a global
-    service); ``person_field`` names the request field that says whose data it touches, for
-    the operation log; ``audited`` operations are logged on every call, the rest only when
-    refused.
+    service); ``person_field`` names the field that says whose data it touches, for the
+    operation log: a request field, or ``reply.<field>`` when only the answer knows;
+    ``audited`` operations are logged on every call, the rest only when refused.
     """
 
     owner: str
@@ -48,6 +48,14 @@ class Operation:
     @property
     def key(self) -> str:
         return f"{self.owner}.{self.name}"
+
+    def person_key(self, request: BaseModel, reply: BaseModel | None) -> str | None:
+        """Whose data this call touched, as its ``person_field`` says."""
+        if not self.person_field:
+            return None
+        source, name = (reply, self.person_field[6:]) if self.person_field.startswith("reply.") else (request, self.person_field)
+        value = getattr(source, name, None) if source is not None else None
+        return str(value) if value not in (None, "") else None
 
 
 @dataclass(frozen=True)

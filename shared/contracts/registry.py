@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from shared.contracts import address, juki, residents
 from shared.contracts.base import Event, Operation
 from shared.contracts.system import ping_operation
 
@@ -53,4 +54,7 @@ def _ping_operations() -> list[Operation]:
     return operations
 
 
-REGISTRY = Registry(operations=_ping_operations(), events=[])
+REGISTRY = Registry(
+    operations=[*_ping_operations(), *address.OPERATIONS, *juki.OPERATIONS],
+    events=[*residents.EVENTS],
+)
