@@ -23,9 +23,9 @@ import httpx
 
 from renkei.processes import PortAllocator, is_running, spawn, start_time, stop
 from shared import nats_config
-from shared.config import is_local_government_code
+from shared.ids import is_valid_local_government_code
 from shared.contracts import CITY_SERVICES, GLOBAL_SERVICES, REGISTRY
-from shared.pki import ensure_pki
+from shared.pki import ensure_pki, tls_files
 from shared.trust import Principal, TrustDirectory
 
 DEFAULT_CITIES = ("112224", "112216")  # Koshigaya and its neighbour Soka
@@ -33,6 +33,10 @@ NATS_PORT = 14222
 NATS_MONITOR_PORT = 18222
 SERVICE_BASE_PORT = 8100
 READY_TIMEOUT_SECONDS = 60.0
+#: Services of other organisations that speak only HTTPS with client certificates (mutual TLS).
+TLS_SERVICES = frozenset({"juki_prefecture"})
+#: The principal whose certificate the launcher presents to them when it checks readiness.
+PROBE_PRINCIPAL = Principal("ops_console")
 
 
 class StackError(RuntimeError):
@@ -94,7 +98,7 @@ def run_file(data_dir: Path) -> Path:
 
 def parse_cities(text: str) -> list[str]:
     cities = [c.strip() for c in text.split(",") if c.strip()]
-    bad = [c for c in cities if not is_local_government_code(c)]
+    bad = [c for c in cities if not is_valid_local_government_code(c)]
     if bad or not cities:
         raise StackError(f"not local-government codes (six digits with check digit): {', '.join(bad) or text!r}")
     if len(set(cities)) != len(cities):
@@ -178,11 +182,15 @@ def up(
             )
             if database_url:
                 env["RENKEI_DATABASE_URL"] = database_url
+            scheme = "http"
+            if principal.service in TLS_SERVICES:
+                env["RENKEI_TLS_CLIENT_AUTH"] = "1"
+                scheme = "https"
             log_path = logs / f"{principal}.log"
             argv = [sys.executable, "-m", "shared.serve", f"services.{principal.service}.app"]
             proc = spawn(argv, env, log_path)
             record.services.append(
-                Member(principal.service, principal.city, f"http://127.0.0.1:{port}", proc.pid, start_time(proc.pid), str(log_path))
+                Member(principal.service, principal.city, f"{scheme}://127.0.0.1:{port}", proc.pid, start_time(proc.pid), str(log_path))
             )
             record.save(existing)
         _wait_for_services(record, timeout=ready_timeout)
@@ -215,7 +223,7 @@ def _wait_for_services(record: RunRecord, timeout: float) -> None:
         for member in pending:
             if not is_running(member.pid, member.started):
                 raise StackError(f"{member.principal} exited at start: {_tail(member.log)}")
-        states = asyncio.run(_probe_all(pending))
+        states = asyncio.run(_probe_all(pending, Path(record.data_dir)))
         pending = [m for m, ready in zip(pending, states) if not ready]
         if pending and time.monotonic() > deadline:
             names = ", ".join(str(m.principal) for m in pending)
@@ -224,8 +232,11 @@ def _wait_for_services(record: RunRecord, timeout: float) -> None:
             time.sleep(0.2)
 
 
-async def _probe_all(members: list[Member]) -> list[bool]:
-    async with httpx.AsyncClient(timeout=2.0) as client:
+async def _probe_all(members: list[Member], data_dir: Path) -> list[bool]:
+    verify = True
+    if any(m.url.startswith("https") for m in members):
+        verify = tls_files(data_dir, PROBE_PRINCIPAL).client_context()
+    async with httpx.AsyncClient(timeout=2.0, verify=verify) as client:
         return list(await asyncio.gather(*(_ready(client, m.url) for m in members)))
 
 
@@ -246,7 +257,7 @@ def status(data_dir: Path) -> list[dict]:
         nats_ready = httpx.get(f"{record.nats_monitor_url}/healthz", timeout=2).status_code == 200
     except httpx.HTTPError:
         nats_ready = False
-    states = asyncio.run(_probe_all(record.services))
+    states = asyncio.run(_probe_all(record.services, Path(record.data_dir)))
     rows = [{"service": "nats", "city": None, "url": record.nats.url, "ready": nats_ready}]
     rows += [{"service": m.service, "city": m.city, "url": m.url, "ready": ready} for m, ready in zip(record.services, states)]
     return rows

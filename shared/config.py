@@ -7,16 +7,8 @@ from pathlib import Path
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.ids import is_valid_local_government_code
 from shared.trust import Principal
-
-
-def is_local_government_code(code: str) -> bool:
-    """A six-digit 全国地方公共団体コード whose sixth digit is its modulus-11 check digit."""
-    if len(code) != 6 or not code.isdigit():
-        return False
-    remainder = sum(int(d) * w for d, w in zip(code[:5], (6, 5, 4, 3, 2))) % 11
-    check = (11 - remainder) % 10 if remainder else 1
-    return int(code[5]) == check
 
 
 class ServiceSettings(BaseSettings):
@@ -33,6 +25,9 @@ class ServiceSettings(BaseSettings):
     nats_password: str | None = None
     host: str = "127.0.0.1"
     port: int = 0
+    tls_client_auth: bool = Field(
+        default=False, description="serve HTTPS only, to peers holding a certificate of the local CA (mutual TLS)"
+    )
     log_level: str = "INFO"
     token_lifetime_seconds: int = Field(default=60, ge=1, le=300)
     staff_idle_minutes: int = Field(default=15, ge=1, description="a staff session ends after this long unused (M09)")
@@ -43,10 +38,13 @@ class ServiceSettings(BaseSettings):
     def _city_code(cls, value: str | None) -> str | None:
         if value in (None, ""):
             return None
-        if not is_local_government_code(value):
+        if not is_valid_local_government_code(value):
             raise ValueError(f"{value!r} is not a local-government code (six digits with its check digit)")
         return value
 
     @property
     def principal(self) -> Principal:
         return Principal(self.service, self.city)
+
+
+is_local_government_code = is_valid_local_government_code
