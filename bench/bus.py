@@ -56,8 +56,8 @@ async def _rate(call, total: int, in_flight: int) -> dict:
 
 async def _serve(mode: str, url: str, data: Path) -> None:
     """The responder process: serve until stdin closes."""
-    from shared.service import answer_ping
     from renkei.testkit import make_bus
+    from shared.service import answer_ping
 
     credentials = json.loads((data / "nats" / "credentials.json").read_text())
     user = f"{SERVER.service}-{CITY}"

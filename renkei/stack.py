@@ -23,8 +23,8 @@ import httpx
 
 from renkei.processes import PortAllocator, is_running, spawn, start_time, stop
 from shared import nats_config
-from shared.ids import is_valid_local_government_code
 from shared.contracts import CITY_SERVICES, GLOBAL_SERVICES, REGISTRY
+from shared.ids import is_valid_local_government_code
 from shared.pki import ensure_pki, tls_files
 from shared.trust import Principal, TrustDirectory
 

@@ -10,8 +10,8 @@
 from __future__ import annotations
 
 import asyncio
-from http import HTTPStatus
 from collections.abc import Iterable
+from http import HTTPStatus
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError

@@ -10,10 +10,10 @@ its own identity, serves its operations, relays its outbox, and exposes ``/livez
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 import structlog

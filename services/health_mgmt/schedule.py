@@ -450,7 +450,7 @@ class _SeriesRun:
 
     def _person_fits(self, window: Window) -> bool:
         born = self.person.birth_date
-        if window.born_from and born < window.born_from or window.born_until and born > window.born_until:
+        if (window.born_from and born < window.born_from) or (window.born_until and born > window.born_until):
             return False
         if window.requires_any_flag and not any(getattr(self.person, f) for f in window.requires_any_flag):
             return False
@@ -788,7 +788,7 @@ class _SeriesRun:
             rules.append(target.warn_after_age.rule)
         if earliest > latest or as_of > latest:
             rule = plan.age_until_rule or self._last_window_rule()
-            return Forecast(status="aged_out", plan=plan.id, next_dose=target.label_ja, rules=tuple(rules) + (rule,), **base)
+            return Forecast(status="aged_out", plan=plan.id, next_dose=target.label_ja, rules=(*tuple(rules), rule), **base)
         recommended = self._recommended(plan, index, skipped, earliest, window)
         recommended = min(max(recommended, earliest), latest)
         rules.extend(spec.rule for spec in self._intervals(plan, index, skipped, window))

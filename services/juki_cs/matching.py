@@ -393,7 +393,7 @@ def _grams(text: str) -> set[str]:
 
 def _equal_with_wildcards(left: str, right: str) -> bool:
     return len(left) == len(right) and all(
-        a == b or a == WILDCARD or b == WILDCARD for a, b in zip(left, right)
+        a in (b, WILDCARD) or b == WILDCARD for a, b in zip(left, right)
     )
 
 

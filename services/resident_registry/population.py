@@ -29,7 +29,7 @@ from bisect import bisect_right
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
-from functools import lru_cache
+from functools import cache
 from itertools import accumulate
 from pathlib import Path
 
@@ -135,7 +135,7 @@ def _parse_chome(text: str) -> tuple[int, ...]:
     return tuple(numbers)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _city_data(city: str) -> _CityData:
     cities = json.loads((DATA_DIR / "cities.json").read_text(encoding="utf-8"))["cities"]
     if city not in cities:

@@ -8,7 +8,13 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field
 
-from shared.ids import validate_birth_date, validate_local_government_code, validate_my_number, validate_name, validate_resident_code
+from shared.ids import (
+    validate_birth_date,
+    validate_local_government_code,
+    validate_my_number,
+    validate_name,
+    validate_resident_code,
+)
 
 MyNumber = Annotated[str, AfterValidator(validate_my_number), Field(description="個人番号: 12 digits with its check digit")]
 ResidentCode = Annotated[

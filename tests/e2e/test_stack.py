@@ -17,11 +17,11 @@ import pytest
 
 from renkei.processes import is_running
 from renkei.stack import SERVICE_BASE_PORT, RunRecord, run_file
+from renkei.testkit import database_url_for_test, make_bus
 from shared.contracts import REGISTRY
 from shared.contracts.system import PingRequest
 from shared.nats_config import nats_user
 from shared.trust import Principal, TrustDirectory
-from renkei.testkit import database_url_for_test, make_bus
 
 pytestmark = pytest.mark.e2e
 

@@ -17,6 +17,7 @@ import pytest
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 
+from renkei.testkit import identity, make_bus
 from shared.auth import AUTHORIZATION, PROOF
 from shared.bus import ERROR_HEADER, Bus, inbox_prefix
 from shared.contracts import REGISTRY
@@ -24,7 +25,6 @@ from shared.contracts.system import PingRequest
 from shared.errors import Forbidden, Unauthenticated, problem_from_dict
 from shared.service import answer_ping
 from shared.trust import Principal, signing_key
-from renkei.testkit import identity, make_bus
 
 CITY = "112224"
 ADDRESS = Principal("integrated_address", CITY)

@@ -8,17 +8,16 @@ import time
 from fastapi import APIRouter, Depends
 from fastapi.testclient import TestClient
 
+from renkei.testkit import identity, make_bus
 from services.health_mgmt.config import Settings
 from shared.auth import Caller
 from shared.contracts import REGISTRY
 from shared.contracts.system import PingRequest
 from shared.errors import Forbidden
-from shared.http import Audited, ServiceCaller
+from shared.http import Audited, ServiceCaller, http_target
 from shared.nats_config import nats_user
 from shared.service import ServiceSpec, build_app
-from shared.http import http_target
 from shared.trust import Principal
-from renkei.testkit import identity, make_bus
 
 CITY = "112224"
 HEALTH = Principal("health_mgmt", CITY)

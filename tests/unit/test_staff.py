@@ -102,9 +102,8 @@ def test_an_idle_session_expires(app, monkeypatch):
 
 @pytest.mark.parametrize("user_id", ["admin", "shared", "Guest", ""])
 def test_shared_ids_do_not_exist(app, user_id):
-    with TestClient(app):
-        with pytest.raises(InvalidRequest, match="personal"):
-            app.state.context.staff.create_account(user_id, "anyone", "a long enough password", ["clerk"])
+    with TestClient(app), pytest.raises(InvalidRequest, match="personal"):
+        app.state.context.staff.create_account(user_id, "anyone", "a long enough password", ["clerk"])
 
 
 def test_accounts_are_unique_and_contractors_are_marked(app):

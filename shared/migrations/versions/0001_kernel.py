@@ -1,13 +1,12 @@
 """kernel tables: outbox, inbox, operation log
 
 Revision ID: 0001_kernel
-Revises: 
+Revises:
 Create Date: 2026-11-27
 """
 
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0001_kernel'
 down_revision = None

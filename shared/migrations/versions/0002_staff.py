@@ -5,9 +5,8 @@ Revises: 0001_kernel
 Create Date: 2026-11-27
 """
 
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0002_staff'
 down_revision = '0001_kernel'
