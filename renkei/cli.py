@@ -13,6 +13,7 @@ from rich.table import Table
 
 from bench import BENCHMARKS, load
 from renkei import stack
+from renkei.ledger_cli import app as ledger_app
 from renkei.staff_cli import app as staff_app
 
 app = typer.Typer(help="Renkei: a city's vaccination affairs and their My Number information linkage.", no_args_is_help=True)
@@ -107,14 +108,5 @@ def _print_table(rows: list[dict]) -> None:
     console.print(table)
 
 
-def _mount_optional() -> None:
-    """Sub-commands that live in their own modules."""
-    try:
-        from renkei.ledger_cli import app as ledger_app
-    except ImportError:
-        return
-    app.add_typer(ledger_app, name="ledger", help="Check the provision records (情報提供等記録).")
-
-
 app.add_typer(staff_app, name="staff")
-_mount_optional()
+app.add_typer(ledger_app, name="ledger", help="Check the provision records (情報提供等記録).")

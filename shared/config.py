@@ -32,6 +32,7 @@ class ServiceSettings(BaseSettings):
     token_lifetime_seconds: int = Field(default=60, ge=1, le=300)
     staff_idle_minutes: int = Field(default=15, ge=1, description="a staff session ends after this long unused (M09)")
     staff_session_hours: int = Field(default=8, ge=1, le=24)
+    ledger_checkpoint_seconds: float = Field(default=60, gt=0, description="how often a kept ledger signs a checkpoint")
 
     @field_validator("city")
     @classmethod
@@ -46,5 +47,3 @@ class ServiceSettings(BaseSettings):
     def principal(self) -> Principal:
         return Principal(self.service, self.city)
 
-
-is_local_government_code = is_valid_local_government_code

@@ -23,6 +23,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import MetaData
 
 from shared import migrate
+from shared.ledger.migrations import LEDGER_MIGRATIONS
 from shared.auth import Caller, Credentials, TokenIssuer, TokenVerifier
 from shared.bus import Bus, Handler
 from shared.config import ServiceSettings
@@ -32,6 +33,8 @@ from shared.db import Database, database_url, schema_name
 from shared.errors import Unavailable
 from shared.events import EventConsumer, EventHandler, OutboxRelay, ensure_stream, outbox_backlog
 from shared.http import OperationLogMiddleware, install_problem_handlers, problem_response
+from shared.ledger import HUB_TENANT, CheckpointTimer, Ledger
+from shared.ledger.api import ledger_router
 from shared.models import KernelBase
 from shared.observability import Metrics, RequestContextMiddleware, configure_logging
 from shared.oplog import OperationLog
@@ -60,6 +63,7 @@ class ServiceContext:
     staff: StaffDirectory
     roles: Mapping[str, frozenset[str]] = field(default_factory=dict)
     relay: OutboxRelay | None = None
+    ledger: Ledger | None = None
 
     @property
     def principal(self):
@@ -76,8 +80,9 @@ class ServiceSpec:
     served: Mapping[str, HandlerFactory] = field(default_factory=dict)
     consumed: Mapping[str, ConsumerFactory] = field(default_factory=dict)
     metadata: Sequence[MetaData] = ()
-    migrations: Path | None = None
+    migrations: Sequence[Path] = ()
     roles: Mapping[str, frozenset[str]] = field(default_factory=dict)  # staff role → permissions (M06)
+    keeps_ledger: bool = False  # a provision-record ledger (情報提供等記録) of its tenant, with its API
 
 
 def answer_ping(ctx: ServiceContext) -> Handler:
@@ -136,7 +141,11 @@ async def _connect(ctx: ServiceContext, attempts: int = 60) -> None:
 async def start(ctx: ServiceContext, spec: ServiceSpec) -> list[asyncio.Task]:
     """Migrate, connect, serve and relay; returns the background tasks to cancel at shutdown."""
     settings = ctx.settings
-    await asyncio.to_thread(migrate.upgrade, ctx.db, spec.migrations, [KernelBase.metadata, *spec.metadata])
+    versions = [LEDGER_MIGRATIONS, *spec.migrations] if spec.keeps_ledger else list(spec.migrations)
+    await asyncio.to_thread(migrate.upgrade, ctx.db, versions, [KernelBase.metadata, *spec.metadata])
+    if spec.keeps_ledger:
+        tenant = settings.city or HUB_TENANT
+        ctx.ledger = Ledger(ctx.db.engine, tenant, signing_key(settings.data_dir, ctx.principal))
     await _connect(ctx)
     served = {"ping": answer_ping, **spec.served}
     for name, factory in served.items():
@@ -162,10 +171,15 @@ def build_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         tasks = await start(ctx, spec)
+        timer = CheckpointTimer(ctx.ledger, settings.ledger_checkpoint_seconds) if ctx.ledger else None
+        if timer:
+            timer.start()
         log.info("service started", principal=str(ctx.principal), port=settings.port)
         try:
             yield
         finally:
+            if timer:
+                timer.stop()
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -180,6 +194,8 @@ def build_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
     app.add_middleware(RequestContextMiddleware, metrics=ctx.metrics)
     app.include_router(health_router())
     app.include_router(staff_router())
+    if spec.keeps_ledger:
+        app.include_router(ledger_router())
     for router in spec.routers:
         app.include_router(router)
     return app

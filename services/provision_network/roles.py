@@ -1,0 +1,6 @@
+"""Staff roles at the national hub and what each may do."""
+
+ROLES: dict[str, frozenset[str]] = {
+    # Reads the checkpoints and proofs of the hub's own records: the permits it issued or refused.
+    "auditor": frozenset({"ledger.audit"}),
+}

@@ -1,0 +1,225 @@
+"""The provision-record ledger of one tenant, stored through SQLAlchemy.
+
+``Ledger.append_many`` is one transaction: the records, their leaf hashes, the subtrees
+they complete, the new frontier and one batch seal (an Ed25519 signature over the tree
+head after the batch) commit together, and the call returns only after the commit. The
+tenant's row in ``ledger_trees`` is locked first (``BEGIN IMMEDIATE`` on SQLite, ``SELECT
+… FOR UPDATE`` on PostgreSQL), so concurrent writers queue instead of forking the tree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import Connection, Engine, delete, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from shared.ledger.merkle import TreeFrontier, leaf_hash
+from shared.ledger.models import checkpoints, leaves, nodes, provision_records, pruning_records, seals, trees
+from shared.ledger.reader import Entry, LedgerError, LedgerReader, TreeState
+from shared.ledger.records import ProvisionRecord, RetentionPruning
+from shared.ledger.retention import retention_cutoff
+from shared.ledger.signing import BatchSeal, Checkpoint
+from shared.ledger.tree_store import kept_level
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class RetentionError(LedgerError):
+    """Pruning asked for records still within their retention period."""
+
+
+@dataclass(frozen=True)
+class AppendReceipt:
+    """Where a record went: its leaf index and leaf hash, both final once returned."""
+
+    index: int
+    leaf_hash: bytes
+
+
+@dataclass(frozen=True)
+class PruneResult:
+    pruned_before: datetime
+    first_index: int
+    end_index: int
+    records_pruned: int
+    receipt: AppendReceipt | None  # the pruning record; None when nothing was due
+
+
+def entry_row(index: int, entry: Entry) -> dict[str, Any]:
+    """The table row of an entry: its fields (the table says its type) and its index."""
+    row = entry.model_dump(exclude={"type"})
+    row["idx"] = index
+    return row
+
+
+class Ledger(LedgerReader):
+    """Appends to, checkpoints and prunes one tenant's ledger, signing with the tenant's key."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        tenant: str,
+        signing_key: Ed25519PrivateKey,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        super().__init__(engine, tenant)
+        self._key = signing_key
+        self._clock = clock
+        self._ensure_tree_row()
+
+    def _now(self) -> datetime:
+        now = self._clock()
+        if now.tzinfo is None:
+            raise LedgerError("the ledger clock must give timezone-aware times")
+        return now.astimezone(UTC)
+
+    def _ensure_tree_row(self) -> None:
+        values = {"tenant": self.tenant, "size": 0, "frontier": b"", "seals": 0, "last_sealed_at": None}
+        with self._engine.begin() as conn:
+            name = conn.dialect.name
+            if name in ("sqlite", "postgresql"):
+                dialect_insert = sqlite.insert if name == "sqlite" else postgresql.insert
+                conn.execute(dialect_insert(trees).values(values).on_conflict_do_nothing(index_elements=["tenant"]))
+            elif conn.execute(select(trees.c.tenant).where(trees.c.tenant == self.tenant)).first() is None:
+                conn.execute(insert(trees).values(values))
+
+    def _lock(self, conn: Connection) -> TreeState:
+        """Take the tenant's writer lock for the rest of ``conn``'s transaction."""
+        query = select(trees).where(trees.c.tenant == self.tenant)
+        if conn.dialect.name == "sqlite":
+            # SQLite locks the whole database; IMMEDIATE takes the write lock now, not at
+            # the first write, so two writers cannot both read the same frontier.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            query = query.with_for_update()
+        row = conn.execute(query).one()
+        return TreeState(row.size, row.frontier, row.seals, row.last_sealed_at)
+
+    def _prepare(self, entries: Iterable[Entry]) -> list[tuple[Entry, bytes]]:
+        prepared = []
+        for entry in entries:
+            if not isinstance(entry, ProvisionRecord | RetentionPruning):
+                raise TypeError(f"the ledger takes provision records, not {type(entry).__name__}")
+            if entry.tenant != self.tenant:
+                raise LedgerError(f"a record of tenant {entry.tenant} cannot go into the ledger of {self.tenant}")
+            prepared.append((entry, leaf_hash(entry.canonical_bytes())))
+        return prepared
+
+    def _append_locked(self, conn: Connection, state: TreeState, prepared: Sequence[tuple[Entry, bytes]]) -> list[AppendReceipt]:
+        frontier = TreeFrontier.from_bytes(state.size, state.frontier)
+        first = frontier.size
+        leaf_rows, record_rows, pruning_rows, node_rows, receipts = [], [], [], [], []
+        for index, (entry, leaf) in enumerate(prepared, start=first):
+            for node, value in frontier.append(leaf, kept_level):
+                node_rows.append({"tenant": self.tenant, "level": node.level, "idx": node.index, "hash": value})
+            leaf_rows.append({"tenant": self.tenant, "idx": index, "leaf_hash": leaf})
+            (record_rows if isinstance(entry, ProvisionRecord) else pruning_rows).append(entry_row(index, entry))
+            receipts.append(AppendReceipt(index, leaf))
+        # Seal times never go backwards, even if the clock does: retention counts on them.
+        sealed_at = self._now()
+        if state.last_sealed_at is not None and sealed_at < state.last_sealed_at:
+            sealed_at = state.last_sealed_at
+        seal = BatchSeal.sign(self._key, state.seals, self.tenant, first, frontier.size, frontier.root(), sealed_at)
+        conn.execute(insert(leaves), leaf_rows)
+        for table, rows in ((provision_records, record_rows), (pruning_records, pruning_rows), (nodes, node_rows)):
+            if rows:
+                conn.execute(insert(table), rows)
+        conn.execute(
+            insert(seals).values(
+                tenant=self.tenant,
+                seq=seal.seq,
+                first_index=seal.first_index,
+                tree_size=seal.tree_size,
+                root_hash=seal.root_hash,
+                sealed_at=seal.sealed_at,
+                signature=seal.signature,
+            )
+        )
+        conn.execute(
+            update(trees)
+            .where(trees.c.tenant == self.tenant)
+            .values(size=frontier.size, frontier=frontier.to_bytes(), seals=state.seals + 1, last_sealed_at=sealed_at)
+        )
+        return receipts
+
+    def append(self, record: ProvisionRecord) -> AppendReceipt:
+        """Append one record as its own sealed batch; returns once it is committed."""
+        return self.append_many([record])[0]
+
+    def append_many(self, records: Iterable[ProvisionRecord]) -> list[AppendReceipt]:
+        """Append records as one batch: one transaction, one seal; returns after commit."""
+        prepared = self._prepare(records)
+        if any(not isinstance(entry, ProvisionRecord) for entry, _ in prepared):
+            raise LedgerError("pruning records are made by prune() alone")
+        if not prepared:
+            return []
+        with self._engine.connect() as conn:
+            receipts = self._append_locked(conn, self._lock(conn), prepared)
+            conn.commit()
+        return receipts
+
+    def checkpoint(self) -> Checkpoint:
+        """Sign the current tree head, with the time, as the next checkpoint."""
+        with self._engine.connect() as conn:
+            state = self._lock(conn)
+            last = conn.execute(
+                select(checkpoints).where(checkpoints.c.tenant == self.tenant).order_by(checkpoints.c.seq.desc()).limit(1)
+            ).first()
+            made_at = self._now()
+            if last is not None and made_at < last.made_at:
+                made_at = last.made_at
+            root = TreeFrontier.from_bytes(state.size, state.frontier).root()
+            checkpoint = Checkpoint.sign(self._key, 0 if last is None else last.seq + 1, self.tenant, state.size, root, made_at)
+            conn.execute(
+                insert(checkpoints).values(
+                    tenant=self.tenant,
+                    seq=checkpoint.seq,
+                    tree_size=checkpoint.tree_size,
+                    root_hash=checkpoint.root_hash,
+                    made_at=checkpoint.made_at,
+                    signature=checkpoint.signature,
+                )
+            )
+            conn.commit()
+        return checkpoint
+
+    def prune(self, before: datetime) -> PruneResult:
+        """Drop the contents of records sealed before ``before``, once past retention (M32).
+
+        Leaf hashes stay, so every proof and signature still verifies; the pruning itself
+        is appended as a record in the same transaction.
+        """
+        if before.tzinfo is None:
+            raise LedgerError("prune needs a timezone-aware time")
+        before = before.astimezone(UTC)
+        now = self._now()
+        if before > retention_cutoff(now):
+            raise RetentionError(f"records sealed after {retention_cutoff(now).isoformat()} are still within retention")
+        with self._engine.connect() as conn:
+            state = self._lock(conn)
+            end = (
+                conn.scalar(select(func.max(seals.c.tree_size)).where(seals.c.tenant == self.tenant, seals.c.sealed_at < before))
+                or 0
+            )
+            first = conn.scalar(select(func.max(pruning_records.c.end_index)).where(pruning_records.c.tenant == self.tenant)) or 0
+            if end <= first:
+                conn.rollback()
+                return PruneResult(before, first, first, 0, None)
+            dropped = conn.execute(
+                delete(provision_records).where(
+                    provision_records.c.tenant == self.tenant, provision_records.c.idx >= first, provision_records.c.idx < end
+                )
+            ).rowcount
+            notice = RetentionPruning(
+                tenant=self.tenant, pruned_before=before, first_index=first, end_index=end, records_pruned=dropped, pruned_at=now
+            )
+            (receipt,) = self._append_locked(conn, state, self._prepare([notice]))
+            conn.commit()
+        return PruneResult(before, first, end, dropped, receipt)
