@@ -33,6 +33,7 @@ class ServiceSettings(BaseSettings):
     staff_idle_minutes: int = Field(default=15, ge=1, description="a staff session ends after this long unused (M09)")
     staff_session_hours: int = Field(default=8, ge=1, le=24)
     ledger_checkpoint_seconds: float = Field(default=60, gt=0, description="how often a kept ledger signs a checkpoint")
+    ledger_retention_hours: float = Field(default=24, gt=0, description="how often records past retention are pruned")
 
     @field_validator("city")
     @classmethod

@@ -13,7 +13,7 @@ import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import structlog
@@ -35,6 +35,7 @@ from shared.events import EventConsumer, EventHandler, OutboxRelay, ensure_strea
 from shared.http import OperationLogMiddleware, install_problem_handlers, problem_response
 from shared.ledger import HUB_TENANT, CheckpointTimer, Ledger
 from shared.ledger.api import ledger_router
+from shared.ledger.retention import prune_past_retention
 from shared.models import KernelBase
 from shared.observability import Metrics, RequestContextMiddleware, configure_logging
 from shared.oplog import OperationLog
@@ -156,10 +157,24 @@ async def start(ctx: ServiceContext, spec: ServiceSpec) -> list[asyncio.Task]:
         await ensure_stream(js, spec.name, settings.city)
         ctx.relay = OutboxRelay(ctx.db, js)
         tasks.append(asyncio.create_task(ctx.relay.run(), name="outbox-relay"))
+    if ctx.ledger is not None:
+        tasks.append(asyncio.create_task(_retention_loop(ctx), name="ledger-retention"))
     for key, factory in spec.consumed.items():
         consumer = EventConsumer(ctx.db, js, spec.name, ctx.registry.events[key], settings.city, factory(ctx))
         tasks.append(asyncio.create_task(consumer.run(), name=f"consumer-{consumer.name}"))
     return tasks
+
+
+async def _retention_loop(ctx: ServiceContext) -> None:
+    """Prune the ledger past retention at start-up and then every ``ledger_retention_hours``."""
+    while True:
+        try:
+            result = await asyncio.to_thread(prune_past_retention, ctx.ledger, datetime.now(UTC))
+            if result.records_pruned:
+                log.info("ledger pruned past retention", records=result.records_pruned)
+        except Exception:  # a failed sweep is retried at the next one; the records are still there
+            log.exception("ledger retention sweep failed")
+        await asyncio.sleep(ctx.settings.ledger_retention_hours * 3600)
 
 
 def build_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:

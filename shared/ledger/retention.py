@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from shared.ledger.store import Ledger, PruneResult
 
 RETENTION_YEARS = 7
 
@@ -18,3 +22,9 @@ def retention_cutoff(now: datetime) -> datetime:
         return now.replace(year=year)
     except ValueError:
         return now.replace(year=year, day=28)
+
+
+def prune_past_retention(ledger: Ledger, now: datetime) -> PruneResult:
+    """The periodic deletion (M32): drop what is past retention at ``now``; the ledger
+    records the pruning itself, and does nothing when nothing is due."""
+    return ledger.prune(retention_cutoff(now))

@@ -88,3 +88,26 @@ def test_disclosure_shows_what_may_be_disclosed_and_is_logged(app):
     assert by_my_number.status_code == 422  # records are never looked up by My Number
     assert auditor.status_code == 403
     assert ("d.clerk", person, "ok") in {(e.actor, e.person_key, e.outcome) for e in entries}
+
+
+def test_the_periodic_sweep_prunes_past_retention_and_records_it(app, stack_files):
+    from datetime import UTC, datetime
+
+    from shared.ledger import Ledger, LedgerReader, verify_ledger
+    from shared.ledger.retention import prune_past_retention
+    from shared.trust import signing_key
+
+    with TestClient(app):
+        ledger = app.state.context.ledger
+        ledger.append_many(sample_records(4, CITY))
+        now = datetime.now(UTC)
+        assert prune_past_retention(ledger, now).records_pruned == 0  # nothing is seven years old
+        eight_years_on = now.replace(year=now.year + 8)
+        later = Ledger(app.state.context.db.engine, CITY, signing_key(stack_files.data_dir, ME), clock=lambda: eight_years_on)
+        result = prune_past_retention(later, eight_years_on)
+        reader = LedgerReader(app.state.context.db.engine, CITY)
+        report = verify_ledger(app.state.context.db.engine, CITY, stack_files.directory.public_key(ME))
+
+    assert result.records_pruned == 4 and result.receipt is not None
+    assert reader.tree_size() == 5  # the pruning is itself a record
+    assert report.ok, report.failure
