@@ -25,7 +25,7 @@ import secrets
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 import jwt
@@ -249,10 +249,10 @@ class TokenVerifier:
         return Caller(Principal.parse(claims["iss"]), request_id)
 
 
-def check_allowed(caller: Caller, allowed_services: Iterable[str], own_city: str | None, operation: str) -> None:
+def check_allowed(caller: Caller, allowed_services: Collection[str], own_city: str | None, operation: str) -> None:
     """Refuse a caller whose service is not on the operation's allowlist, or who is from another city."""
     principal = caller.principal
-    if principal.service not in set(allowed_services):
+    if principal.service not in allowed_services:
         raise Forbidden(f"{principal} may not call {operation}")
     if own_city and principal.city not in (own_city, None):
         raise Forbidden(f"{principal} belongs to another city and may not call {operation}")

@@ -28,7 +28,7 @@ from shared.auth import AUTHORIZATION, PROOF, Caller, Credentials, TokenVerifier
 from shared.contracts import Operation
 from shared.errors import PROBLEM_JSON, InvalidRequest, Problem, Unavailable, problem_from_dict
 from shared.oplog import Actor, OperationLog
-from shared.trust import Principal
+from shared.trust import Principal, principal_name
 
 log = structlog.get_logger("renkei.bus")
 
@@ -109,7 +109,7 @@ class Bus:
         """Call ``operation`` of ``city``; returns its reply model or raises the typed problem."""
         subject = operation.subject(city)
         body = payload.model_dump_json().encode()
-        headers = self._credentials.headers(Principal(operation.owner, city), subject, body)
+        headers = self._credentials.headers(principal_name(operation.owner, city), subject, body)
         if request_id:
             headers[REQUEST_ID_HEADER] = request_id
         try:

@@ -49,7 +49,12 @@ class Principal:
         return self.city or GLOBAL_SCOPE
 
     def __str__(self) -> str:
-        return f"{self.service}@{self.city}" if self.city else self.service
+        return principal_name(self.service, self.city)
+
+
+def principal_name(service: str, city: str | None) -> str:
+    """``service@city``, or the service alone for the services that exist once."""
+    return f"{service}@{city}" if city else service
 
 
 def key_path(data_dir: Path, principal: Principal) -> Path:
