@@ -12,6 +12,7 @@ BENCHMARKS = {
     "ledger": "bench.ledger",
     "schedule": "bench.schedule",
     "juki-search": "bench.juki_search",
+    "seed": "bench.seed",
 }
 
 

@@ -14,6 +14,7 @@ from rich.table import Table
 from bench import BENCHMARKS, load
 from renkei import stack
 from renkei.ledger_cli import app as ledger_app
+from renkei.seed_cli import app as seed_app
 from renkei.staff_cli import app as staff_app
 
 app = typer.Typer(help="Renkei: a city's vaccination affairs and their My Number information linkage.", no_args_is_help=True)
@@ -29,6 +30,7 @@ def up(
     cities: str = typer.Option(",".join(stack.DEFAULT_CITIES), help="local-government codes, comma-separated"),
     detach: bool = typer.Option(False, "--detach", help="return once every service is ready"),
     database_url: str = typer.Option(None, envvar="RENKEI_DATABASE_URL", help="PostgreSQL URL (SQLite files when unset)"),
+    people: int = typer.Option(1000, min=0, help="synthetic residents to seed per city on first start (0: none)"),
 ) -> None:
     """Start NATS and every service for each city; stay in the foreground until Ctrl-C."""
     stopping = threading.Event()
@@ -38,7 +40,7 @@ def up(
     try:
         city_codes = stack.parse_cities(cities)
         with console.status(f"starting {len(stack.principals_for(city_codes))} services and NATS…"):
-            record = stack.up(data, city_codes, database_url=database_url)
+            record = stack.up(data, city_codes, database_url=database_url, people=people)
     except stack.StackError as exc:
         err.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(1) from None
@@ -109,4 +111,5 @@ def _print_table(rows: list[dict]) -> None:
 
 
 app.add_typer(staff_app, name="staff")
+app.add_typer(seed_app, name="seed", help="Seed a city's resident register with its synthetic population.")
 app.add_typer(ledger_app, name="ledger", help="Check the provision records (情報提供等記録).")

@@ -139,8 +139,13 @@ def up(
     cities: list[str],
     database_url: str | None = None,
     ready_timeout: float = READY_TIMEOUT_SECONDS,
+    people: int = 0,
 ) -> RunRecord:
-    """Start NATS and every service; returns once all are ready (or raises, leaving nothing running)."""
+    """Start NATS and every service; returns once all are ready (or raises, leaving nothing running).
+
+    With ``people``, each city whose towns the synthetic population knows gets that many
+    residents on its register (once: a register already seeded keeps its people).
+    """
     data_dir = Path(data_dir).resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     existing = run_file(data_dir)
@@ -194,12 +199,32 @@ def up(
             )
             record.save(existing)
         _wait_for_services(record, timeout=ready_timeout)
+        if people:
+            record.notes += _seed(data_dir, cities, people, database_url)
     except BaseException:
         down(data_dir)
         raise
-    record.notes = ports.notes
+    record.notes = ports.notes + record.notes
     record.save(existing)
     return record
+
+
+def _seed(data_dir: Path, cities: list[str], people: int, database_url: str | None) -> list[str]:
+    from renkei.seed_cli import has_population, open_register
+    from services.resident_registry.seeding import seed
+
+    notes = []
+    for city in cities:
+        if not has_population(city):
+            notes.append(f"{city}: the synthetic population has no town data; its register starts empty")
+            continue
+        db = open_register(data_dir, city, database_url)
+        try:
+            report = seed(db, city, people, seed=1)
+        finally:
+            db.dispose()
+        notes.append(f"{city}: {report.added} residents seeded ({report.already_present} already there)")
+    return notes
 
 
 def _wait_for_nats(record: RunRecord, timeout: float) -> None:

@@ -77,7 +77,7 @@ def outbox_backlog(db: Database) -> int:
 class OutboxRelay:
     """Publishes what the outbox holds, in order, until each is stored by JetStream."""
 
-    def __init__(self, db: Database, js, batch: int = 200, idle_seconds: float = 0.5) -> None:
+    def __init__(self, db: Database, js, batch: int = 500, idle_seconds: float = 0.5) -> None:
         self._db = db
         self._js = js
         self._batch = batch
@@ -103,15 +103,28 @@ class OutboxRelay:
             session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(ids)).values(published_at=utcnow()))
 
     async def publish_pending(self) -> int:
-        """Publish one batch; returns how many were stored. Stops at the first failure, to keep order."""
+        """Publish one batch; returns how many were stored.
+
+        The batch goes out in order without waiting for each acknowledgement, then the
+        acknowledgements are collected; rows are marked published up to the first that
+        was not stored, so what follows a failure is sent again (and dropped by the
+        stream's duplicate window if it had been stored after all).
+        """
         rows = await asyncio.to_thread(self._pending)
-        done: list[int] = []
+        pending: list[tuple[int, asyncio.Future]] = []
         try:
             for row_id, msg_id, subject, stream, payload in rows:
-                await self._js.publish(subject, payload, stream=stream, headers={MSG_ID_HEADER: msg_id}, timeout=5)
-                done.append(row_id)
-        except Exception as exc:  # NATS away: what was not stored stays in the outbox
-            log.warning("outbox publish paused", error=str(exc), published=len(done))
+                future = await self._js.publish_async(subject, payload, stream=stream, headers={MSG_ID_HEADER: msg_id})
+                pending.append((row_id, future))
+        except Exception as exc:  # NATS away: what was not sent stays in the outbox
+            log.warning("outbox publish paused", error=str(exc))
+        acks = await asyncio.gather(*(asyncio.wait_for(f, 5) for _, f in pending), return_exceptions=True)
+        done: list[int] = []
+        for (row_id, _), ack in zip(pending, acks, strict=True):
+            if isinstance(ack, BaseException):
+                log.warning("outbox publish not acknowledged", error=str(ack) or type(ack).__name__, published=len(done))
+                break
+            done.append(row_id)
         if done:
             await asyncio.to_thread(self._mark_published, done)
         return len(done)

@@ -1,7 +1,9 @@
 """The NATS subjects the resident registry (simulated) serves, beyond the ``ping`` every service answers.
 
-Each entry maps an operation of ``shared.contracts`` owned by this service to the factory
-of its handler; the allowlist of callers is part of the contract, not of this module.
+None: the registry speaks on the bus only through its change feed, the
+``resident_registry.events.changed`` events its outbox relay publishes to JetStream. Other
+systems learn of residents from those events and never ask the registry directly, so no
+service can read the register over the bus.
 """
 
 from shared.service import HandlerFactory

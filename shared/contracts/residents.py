@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
-from typing import Literal
+from datetime import date
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, Field
 
 from shared.contracts.base import Event, Message
 from shared.contracts.types import BirthDate, KanaName, MyNumber, PersonName, ResidentCode, Sex
@@ -12,6 +14,13 @@ from shared.contracts.types import BirthDate, KanaName, MyNumber, PersonName, Re
 #: address within the city (転居), death, correction (職権修正).
 ChangeKind = Literal["birth", "move_in", "special_move_in", "move_out", "address_change", "death", "correction"]
 ResidentStatus = Literal["resident", "moved_out", "deceased"]
+#: 続柄, relation to the head of household (世帯主).
+Relation = Literal["head", "spouse", "child", "parent", "parent_in_law", "grandchild", "other_relative"]
+
+Town = Annotated[str, Field(min_length=1, max_length=100, description="町字 (town), as on the address")]
+HouseholdId = Annotated[
+    str, Field(min_length=1, max_length=32, pattern=r"^[0-9A-Za-z-]+$", description="世帯番号 (household number)")
+]
 
 
 class ResidentRecord(Message):
@@ -26,19 +35,23 @@ class ResidentRecord(Message):
     sex: Sex
     birth_date: BirthDate
     address: PersonName
-    town: str
-    household_id: str
-    relation: str
+    town: Town
+    household_id: HouseholdId
+    relation: Relation
     status: ResidentStatus = "resident"
 
 
 class ResidentChanged(Message):
-    """A change recorded on the register; consumers apply it exactly once, by ``change_id``."""
+    """A change recorded on the register; consumers apply it exactly once, by ``change_id``.
 
-    change_id: str
+    ``effective_date`` is the day the change took effect (異動日); ``recorded_at`` the moment
+    the register recorded it (届出・処理日時), in UTC.
+    """
+
+    change_id: Annotated[str, Field(min_length=1, max_length=64)]
     kind: ChangeKind
     effective_date: date
-    recorded_at: datetime
+    recorded_at: AwareDatetime
     resident: ResidentRecord
 
 
