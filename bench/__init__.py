@@ -8,6 +8,7 @@ from types import ModuleType
 
 #: ``renkei bench NAME`` → module under ``bench``.
 BENCHMARKS = {
+    "address-assign": "bench.address_assign",
     "bus": "bench.bus",
     "ledger": "bench.ledger",
     "schedule": "bench.schedule",

@@ -11,7 +11,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, Table, create_engine, event, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 _SCHEMA_SAFE = re.compile(r"^[a-z_][a-z0-9_]*$")
@@ -44,6 +45,7 @@ def make_engine(url: str, schema: str | None = None, **kwargs) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
@@ -56,6 +58,10 @@ def make_engine(url: str, schema: str | None = None, **kwargs) -> Engine:
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    # The driver's own transaction handling begins a transaction only at the first write and
+    # lets a SAVEPOINT or RELEASE outside it commit on its own: it would split one unit of work
+    # in two. Take it out of the driver's hands; ``_sqlite_begin`` begins every transaction.
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     # FULL: a commit survives a power cut too, as JetStream's sync_interval: always does.
@@ -63,6 +69,17 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+
+
+SQLITE_BEGIN = "sqlite_begin"
+
+
+def _sqlite_begin(conn) -> None:
+    """Begin each transaction explicitly; IMMEDIATE (the write lock at once) unless the
+    connection asks otherwise with ``execution_options(sqlite_begin="BEGIN")`` for a
+    read-only snapshot. Taking the lock at once means a transaction that reads and then
+    writes never fails on a snapshot another writer made stale meanwhile."""
+    conn.exec_driver_sql(conn.get_execution_options().get(SQLITE_BEGIN, "BEGIN IMMEDIATE"))
 
 
 def _search_path(schema: str):
@@ -97,3 +114,17 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def insert_ignoring_conflicts(session: Session, table: Table, values: dict) -> bool:
+    """``INSERT … ON CONFLICT DO NOTHING`` on SQLite or PostgreSQL; true when a row went in.
+
+    Whether it went in is read from ``RETURNING`` (a row comes back only for an insert),
+    as drivers do not all report a row count for this statement.
+    """
+    dialect = session.get_bind().dialect.name
+    insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}.get(dialect)
+    if insert is None:
+        raise NotImplementedError(f"no insert-or-ignore for {dialect}")
+    key = next(iter(table.primary_key.columns))
+    return session.execute(insert(table).values(**values).on_conflict_do_nothing().returning(key)).first() is not None

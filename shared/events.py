@@ -12,6 +12,7 @@ redelivery into a no-op.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
@@ -217,11 +218,17 @@ class EventConsumer:
         return len(messages)
 
     async def run(self) -> None:
-        while True:
-            try:
-                await self.process_batch()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # NATS away or restarting: try again shortly
-                log.warning("consumer paused", consumer=self.name, error=str(exc))
-                await asyncio.sleep(0.5)
+        try:
+            while True:
+                try:
+                    await self.process_batch()
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # NATS away or restarting: try again shortly
+                    log.warning("consumer paused", consumer=self.name, error=str(exc))
+                    await asyncio.sleep(0.5)
+        finally:
+            # An open pull request would otherwise hold the connection's drain for its timeout.
+            if self._subscription is not None:
+                with contextlib.suppress(Exception):
+                    await self._subscription.unsubscribe()

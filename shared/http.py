@@ -88,6 +88,13 @@ class Audited:
         request.state.audit = (self.operation, person)
 
 
+def audit_person(request: Request, person_key: str | None, operation: str | None = None) -> None:
+    """Name whose data an audited route touched, once the route knows it (and, if the
+    outcome changes what was done, the operation too)."""
+    declared, _ = request.state.audit
+    request.state.audit = (operation or declared, person_key)
+
+
 class OperationLogMiddleware(BaseHTTPMiddleware):
     """Writes the operation-log row for every audited route once its response is known."""
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -169,6 +170,11 @@ class StaffDirectory:
             return found.user_id
 
 
+def granted(roles: Mapping[str, frozenset[str]], held: frozenset[str]) -> frozenset[str]:
+    """Every permission the roles ``held`` give, under a service's role table ``roles``."""
+    return frozenset().union(*(roles.get(role, frozenset()) for role in held))
+
+
 def _bearer(request: Request) -> str:
     header = request.headers.get("Authorization", "")
     token = header.removeprefix("Bearer ").strip()
@@ -187,8 +193,7 @@ class StaffMember:
         context = request.app.state.context
         member = context.staff.resolve(_bearer(request))
         request.state.actor = Actor(member.user_id, member.kind)
-        granted = set().union(*(context.roles.get(role, frozenset()) for role in member.roles))
-        if self.permission not in granted:
+        if self.permission not in granted(context.roles, member.roles):
             raise Forbidden(f"{member.user_id} lacks the permission {self.permission!r}")
         return member
 

@@ -16,7 +16,7 @@ from services.resident_registry.roles import READ, RECORD
 from services.resident_registry.schemas import ChangeRequest, ChangeView
 from shared.contracts.residents import ResidentRecord
 from shared.contracts.types import ResidentCode
-from shared.http import Audited
+from shared.http import Audited, audit_person
 from shared.service import ServiceContext
 from shared.staff import SignedIn, StaffMember
 
@@ -45,14 +45,14 @@ def counter_router() -> APIRouter:
         body: ChangeRequest, request: Request, staff: SignedIn = Depends(StaffMember(RECORD))
     ) -> ChangeView:
         ctx = _context(request)
-        request.state.audit = (RECORD_CHANGE, body.resident_code)
+        audit_person(request, body.resident_code)
 
         def write() -> ChangeView:
             with ctx.db.session() as session:
                 return register.record_change(session, ctx.settings.city, body, staff.user_id)
 
         recorded = await asyncio.to_thread(write)
-        request.state.audit = (RECORD_CHANGE, recorded.resident.resident_code)  # a birth's code is known only now
+        audit_person(request, recorded.resident.resident_code)  # a birth's code is known only now
         if ctx.relay is not None:
             ctx.relay.wake()
         return recorded

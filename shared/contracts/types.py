@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import date
 from typing import Annotated, Literal
 
@@ -10,10 +9,12 @@ from pydantic import AfterValidator, Field
 
 from shared.ids import (
     validate_birth_date,
+    validate_integrated_address_number,
     validate_local_government_code,
     validate_my_number,
     validate_name,
     validate_resident_code,
+    validate_welfare_address_number,
 )
 
 MyNumber = Annotated[str, AfterValidator(validate_my_number), Field(description="個人番号: 12 digits with its check digit")]
@@ -28,15 +29,11 @@ PersonName = Annotated[str, AfterValidator(lambda v: validate_name(v)), Field(ma
 KanaName = Annotated[str, AfterValidator(lambda v: validate_name(v, field="name_kana")), Field(max_length=100)]
 Sex = Literal["male", "female"]
 
-_INTEGRATED_ADDRESS_NUMBER = re.compile(r"^\d{15}$")
-
-
-def _integrated_address_number(value: str) -> str:
-    if not _INTEGRATED_ADDRESS_NUMBER.match(value):
-        raise ValueError("an integrated address number (統合宛名番号) is 15 digits")
-    return value
-
-
 IntegratedAddressNumber = Annotated[
-    str, AfterValidator(_integrated_address_number), Field(description="統合宛名番号: 15 digits")
+    str,
+    AfterValidator(validate_integrated_address_number),
+    Field(description="統合宛名番号: city (5 digits), serial (9), Damm check digit (1)"),
+]
+WelfareAddressNumber = Annotated[
+    str, AfterValidator(validate_welfare_address_number), Field(description="福祉宛名番号: serial (9), Damm check digit (1)")
 ]

@@ -3,7 +3,7 @@
 ``Ledger.append_many`` is one transaction: the records, their leaf hashes, the subtrees
 they complete, the new frontier and one batch seal (an Ed25519 signature over the tree
 head after the batch) commit together, and the call returns only after the commit. The
-tenant's row in ``ledger_trees`` is locked first (``BEGIN IMMEDIATE`` on SQLite, ``SELECT
+tenant's row in ``ledger_trees`` is locked first (``BEGIN IMMEDIATE`` on SQLite, see ``shared.db``, ``SELECT
 … FOR UPDATE`` on PostgreSQL), so concurrent writers queue instead of forking the tree.
 """
 
@@ -93,11 +93,9 @@ class Ledger(LedgerReader):
     def _lock(self, conn: Connection) -> TreeState:
         """Take the tenant's writer lock for the rest of ``conn``'s transaction."""
         query = select(trees).where(trees.c.tenant == self.tenant)
-        if conn.dialect.name == "sqlite":
-            # SQLite locks the whole database; IMMEDIATE takes the write lock now, not at
-            # the first write, so two writers cannot both read the same frontier.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
-        else:
+        # On SQLite every transaction of ``shared.db.make_engine`` begins IMMEDIATE: the write
+        # lock is held from the start, so two writers cannot both read the same frontier.
+        if conn.dialect.name != "sqlite":
             query = query.with_for_update()
         row = conn.execute(query).one()
         return TreeState(row.size, row.frontier, row.seals, row.last_sealed_at)

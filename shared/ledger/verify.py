@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import Engine
 
+from shared.db import SQLITE_BEGIN
 from shared.ledger.evidence import RecordProof
 from shared.ledger.merkle import ProofError, leaf_hash, verify_inclusion
 from shared.ledger.records import check_tenant, parse_entry
@@ -70,9 +71,10 @@ def verify_ledger(
     check_tenant(tenant)
     failure = None
     with engine.connect() as conn:
-        # One snapshot for the whole run, so that appends made meanwhile do not show up halfway.
+        # One snapshot for the whole run, so that appends made meanwhile do not show up halfway
+        # (on SQLite a deferred BEGIN: a reader that does not block the writers).
         if conn.dialect.name == "sqlite":
-            conn.exec_driver_sql("BEGIN")
+            conn = conn.execution_options(**{SQLITE_BEGIN: "BEGIN"})
         else:
             conn = conn.execution_options(isolation_level="REPEATABLE READ")
         verifier = Sweep(conn, tenant, public_key, chunk_size, list(trusted))

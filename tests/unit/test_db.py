@@ -53,3 +53,46 @@ def test_migrations_are_idempotent(database_url):
     migrate.upgrade(db)
     with db.engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM alembic_version")).scalar() == 1
+
+
+def test_work_inside_a_savepoint_commits_only_with_its_transaction(database_url):
+    # The consumer reads its inbox, applies the event in a savepoint, then writes the inbox
+    # row: if the transaction fails after the savepoint, nothing of it may remain.
+    db = Database(database_url)
+    with db.engine.begin() as conn:
+        conn.execute(text("CREATE TABLE applied (id INTEGER PRIMARY KEY)"))
+    with pytest.raises(RuntimeError), db.session() as session:
+        session.execute(text("SELECT count(*) FROM applied"))
+        with session.begin_nested():
+            session.execute(text("INSERT INTO applied (id) VALUES (1)"))
+        raise RuntimeError("fails before the inbox row is written")
+    with db.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM applied")).scalar() == 0
+
+
+def test_two_sqlite_writers_that_read_first_do_not_fail(tmp_path):
+    import threading
+
+    db = Database(database_url(tmp_path, "juki_cs", "112224"))
+    with db.engine.begin() as conn:
+        conn.execute(text("CREATE TABLE counter (n INTEGER)"))
+        conn.execute(text("INSERT INTO counter VALUES (0)"))
+    errors: list[Exception] = []
+
+    def bump() -> None:
+        try:
+            for _ in range(50):
+                with db.session() as session:
+                    n = session.execute(text("SELECT n FROM counter")).scalar()
+                    session.execute(text("UPDATE counter SET n = :n"), {"n": n + 1})
+        except Exception as exc:  # a lost update or a busy snapshot would show here
+            errors.append(exc)
+
+    threads = [threading.Thread(target=bump) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    with db.engine.connect() as conn:
+        assert conn.execute(text("SELECT n FROM counter")).scalar() == 200
