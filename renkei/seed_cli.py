@@ -16,16 +16,13 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from services.resident_registry.app import MIGRATIONS
-from services.resident_registry.models import Base
+from services.resident_registry.app import SPEC
 from services.resident_registry.population import generate
 from services.resident_registry.seeding import DEFAULT_BATCH, seed
-from shared import migrate
 from shared.config import ServiceSettings
 from shared.db import Database
 from shared.ids import InvalidIdentifier, validate_local_government_code
-from shared.models import KernelBase
-from shared.service import open_database
+from shared.service import migrate_database, open_database
 
 SERVICE = "resident_registry"
 DEFAULT_PEOPLE = 340_000  # about Koshigaya's population
@@ -37,7 +34,7 @@ err = Console(stderr=True)
 def open_register(data: Path, city: str, base_url: str | None) -> Database:
     """The city's resident register as the stack keeps it, migrated to the newest revision."""
     db = open_database(ServiceSettings(service=SERVICE, city=city, data_dir=data, database_url=base_url))
-    migrate.upgrade(db, MIGRATIONS, [KernelBase.metadata, Base.metadata])
+    migrate_database(db, SPEC)
     return db
 
 

@@ -10,11 +10,10 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from shared import migrate
 from shared.config import ServiceSettings
 from shared.contracts import CITY_SERVICES, GLOBAL_SERVICES
 from shared.errors import Problem
-from shared.service import open_database
+from shared.service import migrate_database, open_database
 from shared.staff import STAFF_KINDS, StaffDirectory
 
 app = typer.Typer(help="Staff accounts (職員アカウント): one per person, with roles.", no_args_is_help=True)
@@ -37,14 +36,15 @@ def add(
     if service not in (*CITY_SERVICES, *GLOBAL_SERVICES):
         console.print(f"[red]error:[/red] no service {service!r}")
         raise typer.Exit(2)
-    known_roles = importlib.import_module(f"services.{service}.app").SPEC.roles
+    spec = importlib.import_module(f"services.{service}.app").SPEC
+    known_roles = spec.roles
     if not known_roles:
         console.print(f"[red]error:[/red] {service} has no staff roles")
         raise typer.Exit(2)
     password = sys.stdin.readline().rstrip("\n") if password_stdin else typer.prompt("password", hide_input=True, confirmation_prompt=True)
     settings = ServiceSettings(service=service, city=city, data_dir=data, database_url=database_url)
     db = open_database(settings)
-    migrate.upgrade(db)
+    migrate_database(db, spec)
     directory = StaffDirectory(db, issuer=f"Renkei {settings.principal}", idle=timedelta(minutes=15), lifetime=timedelta(hours=8))
     try:
         account = directory.create_account(user, name, password, role, kind, known_roles=known_roles)

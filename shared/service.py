@@ -23,7 +23,6 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import MetaData
 
 from shared import migrate
-from shared.ledger.migrations import LEDGER_MIGRATIONS
 from shared.auth import Caller, Credentials, TokenIssuer, TokenVerifier
 from shared.bus import Bus, Handler
 from shared.config import ServiceSettings
@@ -35,6 +34,7 @@ from shared.events import EventConsumer, EventHandler, OutboxRelay, ensure_strea
 from shared.http import OperationLogMiddleware, install_problem_handlers, problem_response
 from shared.ledger import HUB_TENANT, CheckpointTimer, Ledger
 from shared.ledger.api import ledger_router
+from shared.ledger.migrations import LEDGER_MIGRATIONS
 from shared.ledger.retention import prune_past_retention
 from shared.models import KernelBase
 from shared.observability import Metrics, RequestContextMiddleware, configure_logging
@@ -107,6 +107,12 @@ def open_database(settings: ServiceSettings) -> Database:
     return Database(url, schema)
 
 
+def migrate_database(db: Database, spec: ServiceSpec) -> None:
+    """Bring a service's database to the newest revision of every branch it uses."""
+    versions = [LEDGER_MIGRATIONS, *spec.migrations] if spec.keeps_ledger else list(spec.migrations)
+    migrate.upgrade(db, versions, [KernelBase.metadata, *spec.metadata])
+
+
 def build_context(settings: ServiceSettings, registry: Registry = REGISTRY, roles: Mapping[str, frozenset[str]] | None = None) -> ServiceContext:
     principal = settings.principal
     directory = TrustDirectory.load(settings.data_dir)
@@ -142,8 +148,7 @@ async def _connect(ctx: ServiceContext, attempts: int = 60) -> None:
 async def start(ctx: ServiceContext, spec: ServiceSpec) -> list[asyncio.Task]:
     """Migrate, connect, serve and relay; returns the background tasks to cancel at shutdown."""
     settings = ctx.settings
-    versions = [LEDGER_MIGRATIONS, *spec.migrations] if spec.keeps_ledger else list(spec.migrations)
-    await asyncio.to_thread(migrate.upgrade, ctx.db, versions, [KernelBase.metadata, *spec.metadata])
+    await asyncio.to_thread(migrate_database, ctx.db, spec)
     if spec.keeps_ledger:
         tenant = settings.city or HUB_TENANT
         ctx.ledger = Ledger(ctx.db.engine, tenant, signing_key(settings.data_dir, ctx.principal))
