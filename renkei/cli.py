@@ -13,6 +13,7 @@ from rich.table import Table
 
 from bench import BENCHMARKS, load
 from renkei import stack
+from renkei.contracts_cli import app as contracts_app
 from renkei.ledger_cli import app as ledger_app
 from renkei.seed_cli import app as seed_app
 from renkei.staff_cli import app as staff_app
@@ -57,6 +58,26 @@ def up(
     if left:
         err.print(f"[red]still running:[/red] {', '.join(str(m.pid) for m in left)}")
         raise typer.Exit(1)
+
+
+@app.command()
+def prepare(
+    data: Path = DataOption,
+    cities: str = typer.Option(",".join(stack.DEFAULT_CITIES), help="local-government codes, comma-separated"),
+    nats_host: str = typer.Option("127.0.0.1", help="where NATS listens (0.0.0.0 in a container)"),
+    nats_port: int = typer.Option(stack.NATS_PORT),
+    monitor_port: int = typer.Option(stack.NATS_MONITOR_PORT),
+) -> None:
+    """Prepare a data folder (keys, trust directory, local CA, NATS configuration) without starting anything."""
+    try:
+        city_codes = stack.parse_cities(cities)
+    except stack.StackError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    data = data.resolve()
+    data.mkdir(parents=True, exist_ok=True)
+    stack.prepare(data, city_codes, nats_port, monitor_port, host=nats_host)
+    console.print(f"prepared {data} for {', '.join(city_codes)}")
 
 
 @app.command()
@@ -113,3 +134,4 @@ def _print_table(rows: list[dict]) -> None:
 app.add_typer(staff_app, name="staff")
 app.add_typer(seed_app, name="seed", help="Seed a city's resident register with its synthetic population.")
 app.add_typer(ledger_app, name="ledger", help="Check the provision records (情報提供等記録).")
+app.add_typer(contracts_app, name="contracts", help="The bus contracts as documents (AsyncAPI).")

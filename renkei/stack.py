@@ -121,14 +121,17 @@ def nats_server_binary() -> str:
     return found
 
 
-def prepare(data_dir: Path, cities: list[str], nats_port: int, monitor_port: int) -> dict[str, str]:
-    """Keys, trust directory, CA and NATS configuration; returns the NATS credentials."""
+def prepare(data_dir: Path, cities: list[str], nats_port: int, monitor_port: int, host: str = "127.0.0.1") -> dict[str, str]:
+    """Keys, trust directory, CA and NATS configuration; returns the NATS credentials.
+
+    ``host`` is where NATS listens: loopback on one machine, ``0.0.0.0`` in a container.
+    """
     principals = principals_for(cities)
     TrustDirectory.create(data_dir, principals)
     ensure_pki(data_dir, principals)
     credentials = nats_config.load_or_create_credentials(data_dir / "nats" / "credentials.json", principals)
     text = nats_config.render(
-        principals, REGISTRY, credentials, nats_port, monitor_port, store_dir=data_dir / "nats" / "jetstream"
+        principals, REGISTRY, credentials, nats_port, monitor_port, store_dir=data_dir / "nats" / "jetstream", host=host
     )
     nats_config.write_config(data_dir / "nats" / "nats.conf", text)
     return credentials

@@ -32,6 +32,7 @@ class ServiceSettings(BaseSettings):
     token_lifetime_seconds: int = Field(default=60, ge=1, le=300)
     staff_idle_minutes: int = Field(default=15, ge=1, description="a staff session ends after this long unused (M09)")
     staff_session_hours: int = Field(default=8, ge=1, le=24)
+    jetstream_replicas: int = Field(default=1, ge=1, le=5, description="copies of each event stream (3 on a three-server NATS cluster)")
     ledger_checkpoint_seconds: float = Field(default=60, gt=0, description="how often a kept ledger signs a checkpoint")
     ledger_retention_hours: float = Field(default=24, gt=0, description="how often records past retention are pruned")
 

@@ -53,7 +53,7 @@ def enqueue(session: Session, event: Event, city: str | None, payload: BaseModel
     return msg_id
 
 
-async def ensure_stream(js, owner: str, city: str | None) -> str:
+async def ensure_stream(js, owner: str, city: str | None, replicas: int = 1) -> str:
     """Create (or keep) the stream holding ``owner``'s events in ``city``; returns its name."""
     name = Event.stream_name(owner, city)
     config = StreamConfig(
@@ -61,6 +61,7 @@ async def ensure_stream(js, owner: str, city: str | None) -> str:
         subjects=[f"renkei.{city or 'global'}.{owner}.events.>"],
         storage=StorageType.FILE,
         duplicate_window=DUPLICATE_WINDOW.total_seconds(),
+        num_replicas=replicas,
     )
     try:
         await js.stream_info(name)

@@ -159,7 +159,7 @@ async def start(ctx: ServiceContext, spec: ServiceSpec) -> list[asyncio.Task]:
     tasks: list[asyncio.Task] = []
     js = ctx.bus.jetstream()
     if ctx.registry.published_by(spec.name):
-        await ensure_stream(js, spec.name, settings.city)
+        await ensure_stream(js, spec.name, settings.city, settings.jetstream_replicas)
         ctx.relay = OutboxRelay(ctx.db, js)
         tasks.append(asyncio.create_task(ctx.relay.run(), name="outbox-relay"))
     if ctx.ledger is not None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field, model_serializer, model_validator
+from pydantic import AfterValidator, Field, PlainSerializer, model_serializer, model_validator
 
 from shared.contracts.base import Message, Operation
 from shared.contracts.types import (
@@ -39,6 +39,8 @@ MY_NUMBER_USERS = frozenset({"health_mgmt", "welfare_address"})
 #: What an address lookup can return; a caller names the items it needs and gets no more.
 AddressItem = Literal["my_number", "name", "name_kana", "sex", "birth_date", "address", "status", "resident_code"]
 ADDRESS_ITEMS: tuple[str, ...] = AddressItem.__args__
+#: A set of items, written in a stable (sorted) order so the same request is the same bytes.
+ItemSet = Annotated[frozenset[AddressItem], PlainSerializer(sorted, return_type=list[AddressItem])]
 
 #: 住民 / 転出 / 死亡 / 住登外: a person who left or died keeps their entry and number (M31).
 AddresseeStatus = Literal["resident", "moved_out", "deceased", "non_resident"]
@@ -93,7 +95,7 @@ class AddressLookupRequest(Message):
 
     my_number: MyNumber | None = None
     integrated_address_number: IntegratedAddressNumber | None = None
-    items: frozenset[AddressItem]
+    items: ItemSet
 
     @model_validator(mode="after")
     def _one_key(self) -> AddressLookupRequest:
@@ -124,7 +126,7 @@ class WelfareLookupRequest(Message):
     my_number: MyNumber | None = None
     integrated_address_number: IntegratedAddressNumber | None = None
     welfare_address_number: WelfareAddressNumber | None = None
-    items: frozenset[AddressItem]
+    items: ItemSet
 
     @model_validator(mode="after")
     def _one_key(self) -> WelfareLookupRequest:

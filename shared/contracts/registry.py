@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from shared.contracts import address, juki, residents
+from shared.contracts import address, juki, ledger, residents
 from shared.contracts.base import Event, Operation
 from shared.contracts.system import ping_operation
 
@@ -55,6 +55,6 @@ def _ping_operations() -> list[Operation]:
 
 
 REGISTRY = Registry(
-    operations=[*_ping_operations(), *address.OPERATIONS, *juki.OPERATIONS],
+    operations=[*_ping_operations(), *address.OPERATIONS, *juki.OPERATIONS, *ledger.OPERATIONS],
     events=[*residents.EVENTS],
 )
