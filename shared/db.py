@@ -109,7 +109,8 @@ class Database:
             yield session
 
     def ping(self) -> None:
-        with self.engine.connect() as conn:
+        """The database answers (a read: it does not wait for writers)."""
+        with self.engine.connect().execution_options(**{SQLITE_BEGIN: "BEGIN"}) as conn:
             conn.execute(text("SELECT 1"))
 
     def dispose(self) -> None:

@@ -96,3 +96,30 @@ def test_two_sqlite_writers_that_read_first_do_not_fail(tmp_path):
     assert errors == []
     with db.engine.connect() as conn:
         assert conn.execute(text("SELECT n FROM counter")).scalar() == 200
+
+
+def test_readiness_does_not_wait_for_a_writer(tmp_path):
+    import threading
+    import time
+
+    db = Database(database_url(tmp_path, "welfare_address", "112224"))
+    with db.engine.begin() as conn:
+        conn.execute(text("CREATE TABLE busy (n INTEGER)"))
+    holding, release = threading.Event(), threading.Event()
+
+    def writer() -> None:
+        with db.session() as session:
+            session.execute(text("INSERT INTO busy VALUES (1)"))
+            holding.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    holding.wait(5)
+    try:
+        finished = threading.Event()
+        threading.Thread(target=lambda: (db.ping(), finished.set())).start()
+        assert finished.wait(2), "the ping waited for the writer's lock"
+    finally:
+        release.set()
+        thread.join()
