@@ -12,7 +12,8 @@ BENCHMARKS = {
     "bus": "bench.bus",
     "ledger": "bench.ledger",
     "schedule": "bench.schedule",
-    "juki-search": "bench.juki_search",
+    "juki-search": "bench.juki_search_http",
+    "juki-search-index": "bench.juki_search",
     "seed": "bench.seed",
 }
 

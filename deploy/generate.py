@@ -20,7 +20,7 @@ import yaml
 DEPLOY = Path(__file__).resolve().parent
 sys.path.insert(0, str(DEPLOY.parent))
 
-from renkei.stack import DEFAULT_CITIES, TLS_SERVICES, principals_for  # noqa: E402
+from renkei.stack import DEFAULT_CITIES, LINKS, TLS_SERVICES, principals_for  # noqa: E402
 from shared.contracts import REGISTRY, Registry  # noqa: E402
 from shared.nats_config import nats_user, permissions  # noqa: E402
 from shared.trust import Principal  # noqa: E402
@@ -65,6 +65,11 @@ class Member:
     @property
     def url(self) -> str:
         return f"{'https' if self.tls else 'http'}://{self.host}:{HTTP_PORT}"
+
+    @property
+    def links(self) -> dict[str, str]:
+        """The settings that tell this member where the national systems it calls listen."""
+        return {setting: Member(Principal(target)).url for (service, setting), target in LINKS.items() if service == self.service}
 
     @property
     def nats_user(self) -> str:
@@ -162,6 +167,7 @@ def compose(cities: list[str]) -> str:
             env["RENKEI_CITY"] = member.city
         if member.tls:
             env["RENKEI_TLS_CLIENT_AUTH"] = "1"
+        env.update(member.links)
         entry: dict = {
             **image,
             "environment": env,
@@ -247,6 +253,7 @@ def deployment(member: Member) -> list[dict]:
     ]
     if member.tls:
         env.append({"name": "RENKEI_TLS_CLIENT_AUTH", "value": "1"})
+    env += [{"name": setting, "value": url} for setting, url in member.links.items()]
     mounts = [{"name": "identity", "mountPath": "/data", "readOnly": True}, {"name": "tmp", "mountPath": "/tmp"}]
     sources: list[dict] = [
         {

@@ -35,6 +35,8 @@ SERVICE_BASE_PORT = 8100
 READY_TIMEOUT_SECONDS = 60.0
 #: Services of other organisations that speak only HTTPS with client certificates (mutual TLS).
 TLS_SERVICES = frozenset({"juki_prefecture"})
+#: Where a city system finds a national one: (service, its setting) -> the service it names.
+LINKS: dict[tuple[str, str], str] = {("juki_cs", "RENKEI_PREFECTURE_URL"): "juki_prefecture"}
 #: The principal whose certificate the launcher presents to them when it checks readiness.
 PROBE_PRINCIPAL = Principal("ops_console")
 
@@ -175,30 +177,34 @@ def up(
     record.save(existing)
     try:
         _wait_for_nats(record, timeout=ready_timeout)
-        for index, principal in enumerate(principals_for(cities)):
-            port = ports.take(SERVICE_BASE_PORT + index, str(principal))
+        principals = principals_for(cities)
+        # Every port first: a city system is told where the national ones listen.
+        port_of = {p: ports.take(SERVICE_BASE_PORT + i, str(p)) for i, p in enumerate(principals)}
+        urls = {p: f"{'https' if p.service in TLS_SERVICES else 'http'}://127.0.0.1:{port}" for p, port in port_of.items()}
+        for principal in principals:
             env = dict(os.environ)
             env.update(
                 RENKEI_SERVICE=principal.service,
                 RENKEI_CITY=principal.city or "",
                 RENKEI_DATA_DIR=str(data_dir),
                 RENKEI_HOST="127.0.0.1",
-                RENKEI_PORT=str(port),
+                RENKEI_PORT=str(port_of[principal]),
                 RENKEI_NATS_URL=nats_url,
                 RENKEI_NATS_USER=nats_config.nats_user(principal),
                 RENKEI_NATS_PASSWORD=credentials[nats_config.nats_user(principal)],
             )
             if database_url:
                 env["RENKEI_DATABASE_URL"] = database_url
-            scheme = "http"
             if principal.service in TLS_SERVICES:
                 env["RENKEI_TLS_CLIENT_AUTH"] = "1"
-                scheme = "https"
+            for (service, setting), target in LINKS.items():
+                if service == principal.service:
+                    env[setting] = urls[Principal(target)]
             log_path = logs / f"{principal}.log"
             argv = [sys.executable, "-m", "shared.serve", f"services.{principal.service}.app"]
             proc = spawn(argv, env, log_path)
             record.services.append(
-                Member(principal.service, principal.city, f"{scheme}://127.0.0.1:{port}", proc.pid, start_time(proc.pid), str(log_path))
+                Member(principal.service, principal.city, urls[principal], proc.pid, start_time(proc.pid), str(log_path))
             )
             record.save(existing)
         _wait_for_services(record, timeout=ready_timeout)

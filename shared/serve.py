@@ -2,7 +2,9 @@
 
 The module must offer ``create_app()``; host and port come from the service's settings
 (``RENKEI_HOST``, ``RENKEI_PORT``). A service with ``RENKEI_TLS_CLIENT_AUTH`` set serves
-HTTPS only, and only to peers whose certificate the local CA issued (mutual TLS).
+HTTPS only, and only to peers whose certificate the local CA issued (mutual TLS). A module
+that needs more of uvicorn (the prefecture server reads peers' certificates) offers
+``uvicorn_options(settings)``, used instead.
 """
 
 from __future__ import annotations
@@ -23,7 +25,9 @@ def main(argv: list[str]) -> None:
     app = module.create_app()
     settings = app.state.context.settings
     options: dict = {}
-    if settings.tls_client_auth:
+    if hasattr(module, "uvicorn_options"):
+        options = module.uvicorn_options(settings)
+    elif settings.tls_client_auth:
         files = tls_files(settings.data_dir, settings.principal)
         options = {
             "ssl_certfile": str(files.certificate),

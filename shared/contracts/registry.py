@@ -17,8 +17,9 @@ CITY_SERVICES: tuple[str, ...] = (
     "health_mgmt",
     "intermediate_server",
 )
-#: The systems that exist once: the national hub and the ops console.
-GLOBAL_SERVICES: tuple[str, ...] = ("provision_network", "ops_console")
+#: The systems that exist once: the national hub, the Juki-net prefecture server (simulated;
+#: reached over HTTPS with mutual TLS only, it serves nothing on the bus) and the ops console.
+GLOBAL_SERVICES: tuple[str, ...] = ("provision_network", "juki_prefecture", "ops_console")
 
 
 class Registry:

@@ -104,7 +104,8 @@ def test_the_console_shows_the_stack_and_a_service_going_down(stack, tmp_path):
             nodes = page.locator("#topology g.node")
             assert nodes.count() == len(record.services)
             assert page.locator('#topology g.node[data-state="ready"]').count() == len(record.services)
-            assert page.locator("#topology line.edge.network").count() == 2  # each intermediate server and the hub
+            # per city: its intermediate server and the hub, its CS and the prefecture server
+            assert page.locator("#topology line.edge.network").count() == 2 * len(record.cities)
             assert "healthy" in page.inner_text("#nats")
             assert "not available" in page.inner_text("#features")
             page.screenshot(path=str(tmp_path / "ops_console_ready.png"), full_page=True)

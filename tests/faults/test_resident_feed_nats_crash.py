@@ -1,5 +1,8 @@
 """Resident changes take effect exactly once in every consumer, even when NATS dies mid-stream.
 
+The consumers: the integrated address system, the welfare address system and the
+Juki-net CS.
+
 Real processes: the stack as `renkei up` starts it, changes entered at the registry's
 counter over HTTP, and nats-server killed with SIGKILL and started again while changes
 keep coming. Afterwards every consumer has applied every change once, and holds what the
@@ -27,6 +30,7 @@ from renkei.stack import RunRecord, nats_server_binary, run_file
 from renkei.testkit import database_url_for_test
 from services.integrated_address.models import Addressee
 from services.integrated_address.models import AppliedChange as IntegratedApplied
+from services.juki_cs.models import IdentityInfo, PrefectureForwarding
 from services.resident_registry.models import ResidentChange, ResidentEntry
 from services.welfare_address.models import AppliedChange as WelfareApplied
 from services.welfare_address.models import WelfareAddressee
@@ -130,6 +134,19 @@ def test_every_change_takes_effect_once_across_a_nats_crash(tmp_path):
                 assert sum(outcomes.values()) == changes, f"{service}: {outcomes} of {changes} changes"
                 assert outcomes.get("applied") == changes, f"{service} applied some change twice or late: {outcomes}"
                 assert held == addresses, f"{service} does not hold what the register holds"
+
+            # The Juki-net CS queues one forwarding to the prefecture per change it applies.
+            juki = database(data, "juki_cs", env)
+            while True:
+                with juki.session() as session:
+                    forwarded = session.scalar(select(func.count()).select_from(PrefectureForwarding))
+                if forwarded >= changes or time.monotonic() > deadline:
+                    break
+                time.sleep(0.5)
+            with juki.session() as session:
+                held = dict(session.execute(select(IdentityInfo.resident_code, IdentityInfo.address)).all())
+            assert forwarded == changes, f"juki_cs applied {forwarded} of {changes} changes"
+            assert held == addresses, "juki_cs does not hold what the register holds"
         finally:
             renkei("down", "--data", str(data), env=env)
             for pid in restarted:

@@ -114,7 +114,9 @@ def test_compose_runs_every_service_of_two_cities_healthy_after_nats_and_postgre
     assert "/data/nats/nats.conf" in services["nats"]["command"]
     assert "js-enabled-only" in " ".join(services["nats"]["healthcheck"]["test"])
     console = json.loads((DEPLOY / "compose" / "ops-console-members.json").read_text())
-    assert {m["url"] for m in console["services"]} == {f"http://{m.host}:8000" for m in members}
+    assert {m["url"] for m in console["services"]} == {f"{'https' if m.tls else 'http'}://{m.host}:8000" for m in members}
+    prefecture = next(m for m in members if m.service == "juki_prefecture")
+    assert services["juki-cs-112224"]["environment"]["RENKEI_PREFECTURE_URL"] == prefecture.url == "https://juki-prefecture:8000"
     assert all(m["url"].split("//")[1].split(":")[0] in services for m in console["services"])
 
 
