@@ -10,6 +10,9 @@ from types import ModuleType
 BENCHMARKS = {
     "address-assign": "bench.address_assign",
     "bus": "bench.bus",
+    "clinic-import": "bench.clinic_import",
+    "reminders": "bench.reminders",
+    "move-in": "bench.move_in",
     "ledger": "bench.ledger",
     "schedule": "bench.schedule",
     "juki-search": "bench.juki_search_http",

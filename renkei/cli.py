@@ -14,11 +14,20 @@ from rich.table import Table
 from bench import BENCHMARKS, load
 from renkei import stack
 from renkei.contracts_cli import app as contracts_app
+from renkei.demo_cli import app as demo_app
+from renkei.health_cli import import_app, reminders_app
 from renkei.ledger_cli import app as ledger_app
 from renkei.seed_cli import app as seed_app
 from renkei.staff_cli import app as staff_app
+from shared.observability import configure_logging
 
 app = typer.Typer(help="Renkei: a city's vaccination affairs and their My Number information linkage.", no_args_is_help=True)
+
+
+@app.callback()
+def _logging() -> None:
+    """Standard output carries what a command prints (JSON included); logs go to standard error."""
+    configure_logging("renkei", None, "WARNING")
 console = Console()
 err = Console(stderr=True)
 
@@ -135,3 +144,6 @@ app.add_typer(staff_app, name="staff")
 app.add_typer(seed_app, name="seed", help="Seed a city's resident register with its synthetic population.")
 app.add_typer(ledger_app, name="ledger", help="Check the provision records (情報提供等記録).")
 app.add_typer(contracts_app, name="contracts", help="The bus contracts as documents (AsyncAPI).")
+app.add_typer(demo_app, name="demo", help="The assessment's flows, played on a running stack.")
+app.add_typer(import_app, name="import")
+app.add_typer(reminders_app, name="reminders")

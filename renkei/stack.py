@@ -34,9 +34,12 @@ NATS_MONITOR_PORT = 18222
 SERVICE_BASE_PORT = 8100
 READY_TIMEOUT_SECONDS = 60.0
 #: Services of other organisations that speak only HTTPS with client certificates (mutual TLS).
-TLS_SERVICES = frozenset({"juki_prefecture"})
+TLS_SERVICES = frozenset({"juki_prefecture", "provision_network"})
 #: Where a city system finds a national one: (service, its setting) -> the service it names.
-LINKS: dict[tuple[str, str], str] = {("juki_cs", "RENKEI_PREFECTURE_URL"): "juki_prefecture"}
+LINKS: dict[tuple[str, str], str] = {
+    ("juki_cs", "RENKEI_PREFECTURE_URL"): "juki_prefecture",
+    ("intermediate_server", "RENKEI_HUB_URL"): "provision_network",
+}
 #: The principal whose certificate the launcher presents to them when it checks readiness.
 PROBE_PRINCIPAL = Principal("ops_console")
 

@@ -27,6 +27,7 @@ from shared.auth import Caller, Credentials, TokenIssuer, TokenVerifier
 from shared.bus import Bus, Handler
 from shared.config import ServiceSettings
 from shared.contracts import REGISTRY, Registry
+from shared.contracts.ledger import CheckpointQuery, LatestCheckpoint
 from shared.contracts.system import PingReply, PingRequest
 from shared.db import Database, database_url, schema_name
 from shared.errors import Unavailable
@@ -101,6 +102,16 @@ def answer_ping(ctx: ServiceContext) -> Handler:
     return ping
 
 
+def answer_checkpoint(ctx: ServiceContext) -> Handler:
+    """The latest signed checkpoint of the service's ledger, on ``<service>.ledger_checkpoint``."""
+
+    async def checkpoint(request: CheckpointQuery, caller: Caller) -> LatestCheckpoint:
+        latest = await asyncio.to_thread(ctx.ledger.latest_checkpoint)
+        return LatestCheckpoint(checkpoint=latest.to_json() if latest else None)
+
+    return checkpoint
+
+
 def open_database(settings: ServiceSettings) -> Database:
     url = database_url(settings.data_dir, settings.service, settings.city, settings.database_url)
     schema = None if url.startswith("sqlite") else schema_name(settings.service, settings.city)
@@ -153,7 +164,10 @@ async def start(ctx: ServiceContext, spec: ServiceSpec) -> list[asyncio.Task]:
         tenant = settings.city or HUB_TENANT
         ctx.ledger = Ledger(ctx.db.engine, tenant, signing_key(settings.data_dir, ctx.principal))
     await _connect(ctx)
-    served = {"ping": answer_ping, **spec.served}
+    served: dict[str, HandlerFactory] = {"ping": answer_ping}
+    if ctx.ledger is not None and f"{spec.name}.ledger_checkpoint" in ctx.registry.operations:
+        served["ledger_checkpoint"] = answer_checkpoint
+    served.update(spec.served)
     for name, factory in served.items():
         await ctx.bus.serve(ctx.registry.operation(spec.name, name), factory(ctx), settings.city)
     tasks: list[asyncio.Task] = []

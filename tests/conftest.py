@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import settings
 
 from renkei.testkit import NatsServer, SecuredStackFiles, database_url_for_test
 
 CITIES = ["112224", "112216"]
+
+# Properties are checked for what they say, never for how fast: no per-example deadline
+# (the machines are shared and noisy; speed is measured under bench/).
+settings.register_profile("renkei", deadline=None)
+settings.load_profile("renkei")
 
 
 @pytest.fixture

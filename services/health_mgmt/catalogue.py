@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal, InvalidOperation
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from importlib import resources
 from typing import Any, Literal
 
@@ -61,9 +61,13 @@ class RecordType:
     items: tuple[ItemDefinition, ...]
     inferred_items: frozenset[str] = frozenset()
 
-    @property
+    @cached_property
     def item_codes(self) -> tuple[str, ...]:
         return tuple(item.code for item in self.items)
+
+    @cached_property
+    def item_code_set(self) -> frozenset[str]:
+        return frozenset(self.item_codes)
 
     def item(self, code: str) -> ItemDefinition:
         for item in self.items:
@@ -154,7 +158,7 @@ class Catalogue:
         errors: list[FieldError] = []
         values: dict[str, Any] = {}
         for key in record:
-            if key not in rtype.item_codes:
+            if key not in rtype.item_code_set:
                 errors.append(FieldError(str(key), "unknown_item", f"{key!r} is not an item of {rtype.name_ja} (別添2)"))
         for item in rtype.items:
             raw = record.get(item.code)
@@ -168,7 +172,7 @@ class Catalogue:
             else:
                 values[item.code] = parsed
         for check in self._checks:
-            if check.field in rtype.item_codes and check.other in rtype.item_codes:
+            if check.field in rtype.item_code_set and check.other in rtype.item_code_set:
                 error = _apply(check, values)
                 if error is not None:
                     errors.append(error)

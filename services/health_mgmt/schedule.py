@@ -10,6 +10,9 @@ The logic follows the idea of CDC's CDSi: read the history in date order, match 
 the next target dose of its series, say whether it counts and why not, then forecast what
 is due next. Everything is a pure function of (person, doses, as_of).
 
+The date arithmetic lives in ``legal_dates.py``, the model and its loading in
+``schedule_data.py``; this module evaluates, and is the public face of all three.
+
 Dates follow Japanese law: an age is attained on the day before the birthday (年齢計算ニ関スル
 法律, 民法第143条), and an upper age bound includes the day it is attained (厚生労働省事務連絡
 平成26年3月11日). See docs/schedule.md.
@@ -17,402 +20,41 @@ Dates follow Japanese law: an age is attained on the day before the birthday (�
 
 from __future__ import annotations
 
-import calendar
-import json
-import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, fields
 from datetime import date, timedelta
-from functools import lru_cache
-from importlib import resources
-from typing import Any, Literal
-
-# ---------------------------------------------------------------------------------------------
-# Japanese legal date arithmetic
-
-
-@dataclass(frozen=True)
-class Period:
-    """An age or interval as the law writes it: years, months, weeks, days, and 月半."""
-
-    years: int = 0
-    months: int = 0
-    weeks: int = 0
-    days: int = 0
-    half_month: bool = False
-
-    _FORM = re.compile(r"^(?:(\d+)y)?(?:(\d+)m)?(?:(\d+)w)?(?:(\d+)d)?(\+half)?$")
-
-    @classmethod
-    def parse(cls, text: str) -> Period:
-        match = cls._FORM.match(text)
-        if not text or match is None:
-            raise ValueError(f"not a period: {text!r}")
-        y, m, w, d, half = match.groups()
-        return cls(int(y or 0), int(m or 0), int(w or 0), int(d or 0), half is not None)
-
-    @property
-    def calendar_months(self) -> int:
-        return self.years * 12 + self.months
-
-    def __str__(self) -> str:
-        units = ((self.years, "y"), (self.months, "m"), (self.weeks, "w"), (self.days, "d"))
-        parts = [f"{n}{unit}" for n, unit in units if n]
-        return "".join(parts) + ("+half" if self.half_month else "") or "0d"
-
-
-def _shift_months(day: date, months: int) -> tuple[int, int, bool]:
-    """Year and month ``months`` after ``day``'s month, and whether ``day.day`` exists there."""
-    index = day.year * 12 + day.month - 1 + months
-    year, month = divmod(index, 12)
-    return year, month + 1, day.day <= calendar.monthrange(year, month + 1)[1]
-
-
-def attained_on(birth: date, age: Period) -> date:
-    """The day an age is attained (…に達する日 / …に至った日).
-
-    Years and months: the day before the corresponding day, or the month's last day when
-    that day does not exist (born 31 July → 生後2月 on 30 September; born 29 February → an
-    age in years on 28 February). Weeks and days count from birth as 出生0週0日 (rotavirus).
-    """
-    if age.half_month:
-        raise ValueError("月半 is an interval, not an age")
-    if age.calendar_months:
-        year, month, exists = _shift_months(birth, age.calendar_months)
-        if exists:
-            reached = date(year, month, birth.day) - timedelta(days=1)
-        else:
-            reached = date(year, month, calendar.monthrange(year, month)[1])
-        return reached + timedelta(days=7 * age.weeks + age.days)
-    return birth + timedelta(days=7 * age.weeks + age.days)
-
-
-def earliest_after(previous: date, interval: Period) -> date:
-    """The first day a dose may follow ``previous`` at the given minimum interval.
-
-    N日以上の間隔 → day N+1 after; N月以上 → the same day N months later, or the 1st of the next
-    month when that day does not exist; 月半 adds 14/15/15/16 days by the length of the month
-    reached after the whole months.
-    """
-    day = previous
-    if interval.calendar_months:
-        year, month, exists = _shift_months(previous, interval.calendar_months)
-        if exists:
-            day = date(year, month, previous.day)
-        else:
-            day = date(year, month, calendar.monthrange(year, month)[1]) + timedelta(days=1)
-    if interval.half_month:
-        day = day + timedelta(days={28: 14, 29: 15, 30: 15, 31: 16}[calendar.monthrange(day.year, day.month)[1]])
-    total_days = 7 * interval.weeks + interval.days
-    if total_days:
-        day = day + timedelta(days=total_days + 1)
-    return day
-
-
-def fiscal_year(day: date) -> int:
-    """The fiscal year (年度, April–March) containing ``day``, named by its starting year."""
-    return day.year if day.month >= 4 else day.year - 1
-
-
-def fiscal_year_start(year: int) -> date:
-    return date(year, 4, 1)
-
-
-def fiscal_year_end(year: int) -> date:
-    return date(year + 1, 3, 31)
-
-
-def fiscal_year_of_age(birth: date, years: int) -> int:
-    """The fiscal year in which a person attains ``years`` (…歳となる日の属する年度)."""
-    return fiscal_year(attained_on(birth, Period(years=years)))
-
-
-def school_start(birth: date) -> date:
-    """The start of primary school: the first 1 April after the day following the 6th year
-    is attained (学校教育法 第17条第1項). Born 1 April → starts a year before those born 2 April."""
-    day_after = attained_on(birth, Period(years=6)) + timedelta(days=1)
-    start = date(day_after.year, 4, 1)
-    return start if start >= day_after else date(day_after.year + 1, 4, 1)
-
-
-# ---------------------------------------------------------------------------------------------
-# The schedule, as loaded from data
-
-
-@dataclass(frozen=True)
-class Rule:
-    id: str
-    summary: str
-    sources: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class IntervalSpec:
-    """A minimum (and/or standard) interval from an earlier dose of the same plan."""
-
-    rule: str
-    from_dose: int | None = None  # target index; None = the previous valid dose
-    minimum: Period | None = None
-    minimum_physician: Period | None = None  # 医師が必要と認めた場合
-    standard: Period | None = None
-
-
-@dataclass(frozen=True)
-class AgeCondition:
-    age: Period
-    rule: str
-
-
-@dataclass(frozen=True)
-class TargetDose:
-    label_ja: str
-    min_age: Period | None = None
-    min_age_rule: str | None = None
-    standard_from: Period | None = None
-    standard_rule: str | None = None
-    standard_fiscal_year_age: int | None = None
-    intervals: tuple[IntervalSpec, ...] = ()
-    intervals_after_skip: tuple[IntervalSpec, ...] | None = None
-    skip_after_age: AgeCondition | None = None
-    skip_if_dose_after_age: tuple[int, AgeCondition] | None = None
-    skip_if_interval_at_least: tuple[int, int, Period, str] | None = None
-    warn_after_age: AgeCondition | None = None
-
-
-@dataclass(frozen=True)
-class Plan:
-    id: str
-    rule: str | None
-    doses: tuple[TargetDose, ...]
-    product_in: frozenset[str] | None = None
-    first_dose_age_until: Period | None = None
-    products: frozenset[str] | None = None
-    forecast_default: bool = False
-    age_until: Period | None = None
-    age_until_rule: str | None = None
-
-
-@dataclass(frozen=True)
-class IntervalOverride:
-    minimum: Period
-    rule: str
-    when_started_in_first_window: bool
-
-
-@dataclass(frozen=True)
-class SeriesPrerequisite:
-    series: str
-    min_interval: Period
-    rule: str
-
-
-@dataclass(frozen=True)
-class Window:
-    """One eligible range of a series (定期接種の対象者); all its conditions must hold."""
-
-    rule: str
-    age_from: Period | None = None
-    age_until: Period | None = None
-    fiscal_year_age_from: int | None = None
-    fiscal_year_age_until: int | None = None
-    fiscal_year_age_in: tuple[int, ...] | None = None
-    year_before_school: bool = False
-    born_from: date | None = None
-    born_until: date | None = None
-    date_from: date | None = None
-    date_until: date | None = None
-    requires_any_flag: tuple[str, ...] = ()
-    requires_dose_between: tuple[date, date] | None = None
-    interval_override: IntervalOverride | None = None
-    requires_series_complete: SeriesPrerequisite | None = None
-
-
-@dataclass(frozen=True)
-class PerFiscalYear:
-    doses: int
-    rule: str
-    recommended_from: tuple[int, int]
-    recommended_rule: str
-
-
-@dataclass(frozen=True)
-class Series:
-    id: str
-    name_ja: str
-    vaccine: str
-    windows: tuple[Window, ...]
-    plans: tuple[Plan, ...]
-    sex: str | None = None
-    excluded_by_flags: tuple[tuple[str, str], ...] = ()
-    excluded_by_prior_course_rule: str | None = None
-    per_fiscal_year: PerFiscalYear | None = None
-    product_rule: str | None = None
-
-
-@dataclass(frozen=True)
-class Vaccine:
-    code: str
-    name_ja: str
-    record_type: str | None
-    products: Mapping[str, str]
-    product_required: bool
-
-
-@dataclass(frozen=True)
-class Alternative:
-    rule: str
-    options: tuple[tuple[str, ...], ...]
-    default: int
-    default_before: tuple[date, int] | None
-
-
-@dataclass(frozen=True)
-class LiveSpacing:
-    """Different injected live vaccines are kept apart (unless given the same day)."""
-
-    vaccines: frozenset[str]
-    products: frozenset[str]
-    minimum: Period
-    rule: str
-
-    def applies(self, dose: RecordedDose) -> bool:
-        return dose.vaccine in self.vaccines or dose.product in self.products
-
-
-@dataclass(frozen=True)
-class Schedule:
-    rules: Mapping[str, Rule]
-    vaccines: Mapping[str, Vaccine]
-    series: tuple[Series, ...]
-    alternatives: tuple[Alternative, ...]
-    sources: Mapping[str, str]
-    live_spacing: LiveSpacing | None = None
-
-    def series_by_id(self, series_id: str) -> Series:
-        for series in self.series:
-            if series.id == series_id:
-                return series
-        raise KeyError(series_id)
-
-    def series_for_vaccine(self, vaccine: str) -> tuple[Series, ...]:
-        return tuple(s for s in self.series if s.vaccine == vaccine)
-
-
-# ---------------------------------------------------------------------------------------------
-# Inputs and outputs
-
-Sex = Literal["F", "M"]
-PERSON_FLAGS = ("heart_kidney_respiratory_disability", "hiv_immune_disability", "hbv_perinatal_prophylaxis")
-
-
-@dataclass(frozen=True)
-class Person:
-    """The person whose history is evaluated.
-
-    heart_kidney_respiratory_disability: 心臓・腎臓・呼吸器の機能の障害で身の回りの生活が極度に制限
-        される程度 (身体障害者手帳1級相当) — makes 60–64-year-olds B類 targets.
-    hiv_immune_disability: ヒト免疫不全ウイルスによる免疫の機能の障害で日常生活がほとんど不可能な程度.
-    hbv_perinatal_prophylaxis: vaccinated against B型肝炎 as 母子感染予防 under health insurance.
-    prior_courses: vaccines (codes) of which the person declares a completed course that is
-        not in the register (予診票「過去に接種したことがあるか」).
-    """
-
-    birth_date: date
-    sex: Sex
-    heart_kidney_respiratory_disability: bool = False
-    hiv_immune_disability: bool = False
-    hbv_perinatal_prophylaxis: bool = False
-    prior_courses: frozenset[str] = frozenset()
-
-
-@dataclass(frozen=True)
-class RecordedDose:
-    """One dose in the register: the vaccine (record type code), the date, the product."""
-
-    vaccine: str
-    date: date
-    product: str | None = None
-    physician_judgement: bool = False  # 医師が必要と認めた場合 (shorter minimum interval)
-    dose_id: str | None = None
-
-
-ReasonCode = Literal[
-    "too_early",
-    "below_minimum_age",
-    "interval_too_short",
-    "outside_eligible_age",
-    "not_eligible",
-    "before_programme_start",
-    "too_many_doses",
-    "wrong_product",
-    "product_required",
-    "unknown_vaccine",
-    "previous_phase_incomplete",
-    "date_error",
-    "first_dose_after_standard_age",
-]
-VOLUNTARY_REASONS = frozenset({"too_early", "outside_eligible_age", "not_eligible", "before_programme_start"})
-
-
-@dataclass(frozen=True)
-class Reason:
-    code: ReasonCode
-    rule: str
-    message: str
-
-
-@dataclass(frozen=True)
-class DoseEvaluation:
-    dose: RecordedDose
-    series: str | None
-    valid: bool
-    target: str | None = None  # the dose of the plan it counts for, e.g. 初回2回目
-    plan: str | None = None
-    reasons: tuple[Reason, ...] = ()
-    warnings: tuple[Reason, ...] = ()
-
-    @property
-    def voluntary(self) -> bool:
-        """Given outside the routine range: a 任意接種, not a 定期接種."""
-        return not self.valid and any(r.code in VOLUNTARY_REASONS for r in self.reasons)
-
-    @property
-    def rules(self) -> tuple[str, ...]:
-        return tuple(r.rule for r in self.reasons + self.warnings)
-
-
-ForecastStatus = Literal["due", "upcoming", "complete", "aged_out", "not_eligible", "not_applicable"]
-
-
-@dataclass(frozen=True)
-class Forecast:
-    series: str
-    name_ja: str
-    status: ForecastStatus
-    valid_doses: int
-    plan: str | None = None
-    next_dose: str | None = None
-    earliest: date | None = None
-    recommended: date | None = None
-    latest: date | None = None
-    rules: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class Evaluation:
-    as_of: date
-    doses: tuple[DoseEvaluation, ...]
-    forecasts: tuple[Forecast, ...]
-
-    def forecast(self, series: str) -> Forecast:
-        for item in self.forecasts:
-            if item.series == series:
-                return item
-        raise KeyError(series)
-
-    def for_series(self, series: str) -> tuple[DoseEvaluation, ...]:
-        return tuple(d for d in self.doses if d.series == series)
-
+from typing import Any
+
+from services.health_mgmt.legal_dates import (
+    Period,
+    attained_on,
+    earliest_after,
+    fiscal_year,
+    fiscal_year_end,
+    fiscal_year_of_age,
+    fiscal_year_start,
+    school_start,
+)
+from services.health_mgmt.schedule_data import (
+    PERSON_FLAGS,
+    VOLUNTARY_REASONS,
+    DoseEvaluation,
+    Evaluation,
+    Forecast,
+    ForecastStatus,
+    IntervalSpec,
+    LiveSpacing,
+    Person,
+    Plan,
+    Reason,
+    RecordedDose,
+    Schedule,
+    Series,
+    Vaccine,
+    Window,
+    load_schedule,
+    referenced_rules,
+    schedule_from_dict,
+)
 
 # ---------------------------------------------------------------------------------------------
 # Evaluation
@@ -423,11 +65,82 @@ _FAR_FUTURE = date(9999, 12, 31)
 def _merge(spans: Iterable[tuple[date, date]]) -> list[tuple[date, date]]:
     merged: list[tuple[date, date]] = []
     for start, end in sorted(spans):
-        if merged and start <= merged[-1][1] + timedelta(days=1):
+        if merged and start - timedelta(days=1) <= merged[-1][1]:  # (end + 1 day would overflow at 9999-12-31)
             merged[-1] = (merged[-1][0], max(merged[-1][1], end))
         else:
             merged.append((start, end))
     return merged
+
+
+_SPANS: dict[tuple, tuple[Window, list[tuple[date, date]]]] = {}
+
+
+def _person_fits(window: Window, person: Person, history: Sequence[RecordedDose] | None) -> bool:
+    """Whether the person meets the window's conditions; ``history=None`` takes a condition on
+    past doses as met."""
+    born = person.birth_date
+    if (window.born_from and born < window.born_from) or (window.born_until and born > window.born_until):
+        return False
+    if window.requires_any_flag and not any(getattr(person, f) for f in window.requires_any_flag):
+        return False
+    if window.requires_dose_between and history is not None:
+        start, end = window.requires_dose_between
+        if not any(start <= d.date <= end for d in history):
+            return False
+    return True
+
+
+def _window_spans(window: Window, person: Person, history: Sequence[RecordedDose] | None) -> list[tuple[date, date]]:
+    """The spans of days the window covers for the person."""
+    if not _person_fits(window, person, history):
+        return []
+    born = person.birth_date
+    lower, upper = born, _FAR_FUTURE
+    if window.age_from:
+        lower = max(lower, attained_on(born, window.age_from))
+    if window.age_until:
+        upper = min(upper, attained_on(born, window.age_until))
+    if window.fiscal_year_age_from is not None:
+        lower = max(lower, fiscal_year_start(fiscal_year_of_age(born, window.fiscal_year_age_from)))
+    if window.fiscal_year_age_until is not None:
+        upper = min(upper, fiscal_year_end(fiscal_year_of_age(born, window.fiscal_year_age_until)))
+    if window.year_before_school:
+        start = school_start(born)
+        lower, upper = max(lower, date(start.year - 1, 4, 1)), min(upper, start - timedelta(days=1))
+    if window.date_from:
+        lower = max(lower, window.date_from)
+    if window.date_until:
+        upper = min(upper, window.date_until)
+    spans = [(lower, upper)]
+    if window.fiscal_year_age_in is not None:
+        spans = []
+        for age in window.fiscal_year_age_in:
+            year = fiscal_year_of_age(born, age)
+            start, end = max(lower, fiscal_year_start(year)), min(upper, fiscal_year_end(year))
+            spans.append((start, end))
+    return [(s, e) for s, e in spans if s <= e]
+
+
+_PERIODS: dict[tuple, tuple[Schedule, tuple[tuple[date, date], ...]]] = {}
+
+
+def eligible_periods(person: Person, schedule: Schedule | None = None) -> tuple[tuple[date, date], ...]:
+    """The spans of days on which the person may be in the eligible range of some series.
+
+    A superset, to rule people out cheaply: conditions on past doses are taken as met and
+    exclusions are ignored. Nothing can be due for the person outside these spans (every
+    forecast lies inside an eligible range).
+    """
+    schedule = schedule or load_schedule()
+    key = (id(schedule), person.birth_date, *(getattr(person, flag) for flag in PERSON_FLAGS))
+    cached = _PERIODS.get(key)
+    if cached is not None and cached[0] is schedule:
+        return cached[1]
+    periods = tuple(_merge(span for series in schedule.series for window in series.windows for span in _window_spans(window, person, None)))
+    if len(_PERIODS) > 200_000:
+        _PERIODS.clear()
+    _PERIODS[key] = (schedule, periods)
+    return periods
 
 
 class _SeriesRun:
@@ -444,50 +157,31 @@ class _SeriesRun:
         self.started_window: int | None = None
         self.voluntary: list[RecordedDose] = []
         self.per_year: dict[int, int] = {}
-        self.spans = [self._spans(w) for w in series.windows]
+        self.spans = [self._cached_spans(w) for w in series.windows]
 
     # -- eligibility
 
     def _person_fits(self, window: Window) -> bool:
-        born = self.person.birth_date
-        if (window.born_from and born < window.born_from) or (window.born_until and born > window.born_until):
-            return False
-        if window.requires_any_flag and not any(getattr(self.person, f) for f in window.requires_any_flag):
-            return False
-        if window.requires_dose_between:
-            start, end = window.requires_dose_between
-            if not any(start <= d.date <= end for d in self.history):
-                return False
-        return True
+        return _person_fits(window, self.person, self.history)
+
+    def _cached_spans(self, window: Window) -> list[tuple[date, date]]:
+        """The window's spans; those that depend on the person alone are computed once per
+        birth date and flags (a city has a few tens of thousands of birth dates)."""
+        if window.requires_dose_between is not None:
+            return self._spans(window)
+        person = self.person
+        key = (id(window), person.birth_date, *(getattr(person, flag) for flag in PERSON_FLAGS))
+        cached = _SPANS.get(key)
+        if cached is not None and cached[0] is window:
+            return cached[1]
+        spans = self._spans(window)
+        if len(_SPANS) > 400_000:
+            _SPANS.clear()
+        _SPANS[key] = (window, spans)
+        return spans
 
     def _spans(self, window: Window) -> list[tuple[date, date]]:
-        if not self._person_fits(window):
-            return []
-        born = self.person.birth_date
-        lower, upper = born, _FAR_FUTURE
-        if window.age_from:
-            lower = max(lower, attained_on(born, window.age_from))
-        if window.age_until:
-            upper = min(upper, attained_on(born, window.age_until))
-        if window.fiscal_year_age_from is not None:
-            lower = max(lower, fiscal_year_start(fiscal_year_of_age(born, window.fiscal_year_age_from)))
-        if window.fiscal_year_age_until is not None:
-            upper = min(upper, fiscal_year_end(fiscal_year_of_age(born, window.fiscal_year_age_until)))
-        if window.year_before_school:
-            start = school_start(born)
-            lower, upper = max(lower, date(start.year - 1, 4, 1)), min(upper, start - timedelta(days=1))
-        if window.date_from:
-            lower = max(lower, window.date_from)
-        if window.date_until:
-            upper = min(upper, window.date_until)
-        spans = [(lower, upper)]
-        if window.fiscal_year_age_in is not None:
-            spans = []
-            for age in window.fiscal_year_age_in:
-                year = fiscal_year_of_age(born, age)
-                start, end = max(lower, fiscal_year_start(year)), min(upper, fiscal_year_end(year))
-                spans.append((start, end))
-        return [(s, e) for s, e in spans if s <= e]
+        return _window_spans(window, self.person, self.history)
 
     def eligible_spans(self) -> list[tuple[date, date]]:
         return _merge(span for spans in self.spans for span in spans)
@@ -935,7 +629,7 @@ def _apply_alternatives(
             if i == chosen:
                 continue
             for series_id in option:
-                if not runs[series_id].valid:
+                if not runs[series_id].valid and series_id in forecasts:
                     old = forecasts[series_id]
                     forecasts[series_id] = Forecast(
                         series=old.series,
@@ -946,8 +640,20 @@ def _apply_alternatives(
                     )
 
 
-def evaluate(person: Person, doses: Sequence[RecordedDose], as_of: date, schedule: Schedule | None = None) -> Evaluation:
+def evaluate(
+    person: Person,
+    doses: Sequence[RecordedDose],
+    as_of: date,
+    schedule: Schedule | None = None,
+    *,
+    forecast: bool = True,
+    forecast_within: tuple[date, date] | None = None,
+) -> Evaluation:
     """Evaluate every recorded dose and forecast every series for ``person`` as of ``as_of``.
+
+    ``forecast=False`` gives the verdicts alone; ``forecast_within=(first, last)`` forecasts
+    only the series whose eligible range meets those days (nothing of another series can
+    fall due then), leaving the others out of ``forecasts``.
 
     Doses are read in date order (input order breaks ties); the result lists them in input
     order. Doses dated after ``as_of`` or before birth are reported as data errors and ignored.
@@ -977,271 +683,61 @@ def evaluate(person: Person, doses: Sequence[RecordedDose], as_of: date, schedul
             continue
         series = _pick_series(candidates, runs, dose.date)
         results[position] = runs[series.id].accept(dose, runs, live)
-    forecasts = {s.id: runs[s.id].forecast(as_of, runs) for s in schedule.series}
+    if not forecast:
+        return Evaluation(as_of=as_of, doses=tuple(r for r in results if r is not None), forecasts=())
+    wanted = schedule.series
+    if forecast_within is not None:
+        first, last = forecast_within
+        wanted = tuple(s for s in wanted if any(a <= last and b >= first for a, b in runs[s.id].eligible_spans()))
+    forecasts = {s.id: runs[s.id].forecast(as_of, runs) for s in wanted}
     _apply_alternatives(schedule, forecasts, runs, as_of)
     return Evaluation(
         as_of=as_of,
         doses=tuple(r for r in results if r is not None),
-        forecasts=tuple(forecasts[s.id] for s in schedule.series),
+        forecasts=tuple(forecasts[s.id] for s in schedule.series if s.id in forecasts),
     )
 
 
-# ---------------------------------------------------------------------------------------------
-# Loading
+def judge(person: Person, doses: Sequence[RecordedDose], as_of: date, schedule: Schedule | None = None) -> tuple[DoseEvaluation, ...]:
+    """The verdict on every dose, as ``evaluate`` gives it, without the forecast.
+
+    Only the series of the vaccines in ``doses`` (and the series they depend on) are read:
+    a verdict depends on nothing else, so this is what checking incoming records needs.
+    """
+    schedule = schedule or load_schedule()
+    cut = _cut_schedule(schedule, frozenset(d.vaccine for d in doses))
+    return evaluate(person, doses, as_of, cut, forecast=False).doses
 
 
-def _period(value: str | None) -> Period | None:
-    return Period.parse(value) if value is not None else None
+_CUTS: dict[tuple[int, frozenset[str]], tuple[Schedule, Schedule]] = {}
 
 
-def _day(value: str | None) -> date | None:
-    return date.fromisoformat(value) if value is not None else None
-
-
-def _month_day(value: str) -> tuple[int, int]:
-    month, day = value.split("-")
-    return int(month), int(day)
-
-
-def _intervals(specs: Sequence[Mapping[str, Any]]) -> tuple[IntervalSpec, ...]:
-    return tuple(
-        IntervalSpec(
-            rule=s["rule"],
-            from_dose=s.get("from_dose"),
-            minimum=_period(s.get("min")),
-            minimum_physician=_period(s.get("min_physician")),
-            standard=_period(s.get("standard")),
-        )
-        for s in specs
+def _cut_schedule(schedule: Schedule, present: frozenset[str]) -> Schedule:
+    """The schedule with only the series of ``present`` vaccines and those they depend on."""
+    key = (id(schedule), present)
+    cached = _CUTS.get(key)
+    if cached is not None and cached[0] is schedule:
+        return cached[1]
+    needed = {s.id for s in schedule.series if s.vaccine in present}
+    pending = list(needed)
+    while pending:  # a phase may require another series to be complete (特例)
+        for window in schedule.series_by_id(pending.pop()).windows:
+            other = window.requires_series_complete.series if window.requires_series_complete else None
+            if other and other not in needed:
+                needed.add(other)
+                pending.append(other)
+    cut = Schedule(
+        schedule.rules,
+        schedule.vaccines,
+        tuple(s for s in schedule.series if s.id in needed),
+        (),
+        schedule.sources,
+        schedule.live_spacing,
     )
-
-
-def _target(spec: Mapping[str, Any]) -> TargetDose:
-    standard = spec.get("standard_age", {})
-    skip_dose = spec.get("skip_if_dose_after_age")
-    skip_interval = spec.get("skip_if_interval_at_least")
-    fy_age = spec.get("standard_fiscal_year_age")
-
-    def condition(key: str) -> AgeCondition | None:
-        value = spec.get(key)
-        return AgeCondition(Period.parse(value["age"]), value["rule"]) if value else None
-
-    return TargetDose(
-        label_ja=spec["label_ja"],
-        min_age=_period(spec.get("min_age")),
-        min_age_rule=spec.get("min_age_rule"),
-        standard_from=_period(standard.get("from")),
-        standard_rule=standard.get("rule") or (fy_age or {}).get("rule"),
-        standard_fiscal_year_age=fy_age["age"] if fy_age else None,
-        intervals=_intervals(spec.get("intervals", ())),
-        intervals_after_skip=_intervals(spec["intervals_after_skip"]) if "intervals_after_skip" in spec else None,
-        skip_after_age=condition("skip_after_age"),
-        skip_if_dose_after_age=(
-            (skip_dose["dose"], AgeCondition(Period.parse(skip_dose["age"]), skip_dose["rule"])) if skip_dose else None
-        ),
-        skip_if_interval_at_least=(
-            (*skip_interval["between"], Period.parse(skip_interval["interval"]), skip_interval["rule"]) if skip_interval else None
-        ),
-        warn_after_age=condition("warn_after_age"),
-    )
-
-
-def _window(spec: Mapping[str, Any]) -> Window:
-    override = spec.get("interval_override")
-    prerequisite = spec.get("requires_series_complete")
-    between = spec.get("requires_dose_between")
-    return Window(
-        rule=spec["rule"],
-        age_from=_period(spec.get("age_from")),
-        age_until=_period(spec.get("age_until")),
-        fiscal_year_age_from=spec.get("fiscal_year_age_from"),
-        fiscal_year_age_until=spec.get("fiscal_year_age_until"),
-        fiscal_year_age_in=tuple(spec["fiscal_year_age_in"]) if "fiscal_year_age_in" in spec else None,
-        year_before_school=bool(spec.get("year_before_school", False)),
-        born_from=_day(spec.get("born_from")),
-        born_until=_day(spec.get("born_until")),
-        date_from=_day(spec.get("date_from")),
-        date_until=_day(spec.get("date_until")),
-        requires_any_flag=tuple(spec.get("requires_any_flag", ())),
-        requires_dose_between=(_day(between["from"]), _day(between["until"])) if between else None,
-        interval_override=(
-            IntervalOverride(
-                Period.parse(override["min"]), override["rule"], bool(override.get("when_started_in_first_window"))
-            )
-            if override
-            else None
-        ),
-        requires_series_complete=(
-            SeriesPrerequisite(prerequisite["series"], Period.parse(prerequisite["min_interval"]), prerequisite["rule"])
-            if prerequisite
-            else None
-        ),
-    )
-
-
-def _plan(spec: Mapping[str, Any]) -> Plan:
-    when = spec.get("when", {})
-    return Plan(
-        id=spec["id"],
-        rule=spec.get("rule"),
-        doses=tuple(_target(d) for d in spec["doses"]),
-        product_in=frozenset(when["product_in"]) if "product_in" in when else None,
-        first_dose_age_until=_period(when.get("first_dose_age_until")),
-        products=frozenset(spec["products"]) if "products" in spec else None,
-        forecast_default=bool(spec.get("forecast_default", False)),
-        age_until=_period(spec.get("age_until")),
-        age_until_rule=spec.get("age_until_rule"),
-    )
-
-
-def _series(spec: Mapping[str, Any]) -> Series:
-    yearly = spec.get("per_fiscal_year")
-    prior = spec.get("excluded_by_prior_course")
-    return Series(
-        id=spec["id"],
-        name_ja=spec["name_ja"],
-        vaccine=spec["vaccine"],
-        windows=tuple(_window(w) for w in spec["windows"]),
-        plans=tuple(_plan(p) for p in spec["plans"]),
-        sex=spec.get("sex"),
-        excluded_by_flags=tuple((e["flag"], e["rule"]) for e in spec.get("excluded_by_flags", ())),
-        excluded_by_prior_course_rule=prior["rule"] if prior else None,
-        per_fiscal_year=(
-            PerFiscalYear(
-                doses=yearly["doses"],
-                rule=yearly["rule"],
-                recommended_from=_month_day(yearly["recommended_from"]),
-                recommended_rule=yearly["recommended_rule"],
-            )
-            if yearly
-            else None
-        ),
-        product_rule=spec.get("product_rule"),
-    )
-
-
-_RULE_HOLDERS = (IntervalSpec, AgeCondition, TargetDose, Plan, Window, IntervalOverride, SeriesPrerequisite, PerFiscalYear)
-
-
-def referenced_rules(schedule: Schedule) -> set[str]:
-    """Every rule id the series refer to (for consistency checks of the data)."""
-    found: set[str] = set()
-
-    def walk(value: Any) -> None:
-        if isinstance(value, str):
-            return
-        if isinstance(value, _RULE_HOLDERS):
-            for f in fields(value):
-                item = getattr(value, f.name)
-                if f.name.endswith("rule") and isinstance(item, str):
-                    found.add(item)
-                else:
-                    walk(item)
-        elif isinstance(value, (tuple, list)):
-            for item in value:
-                walk(item)
-
-    for series in schedule.series:
-        walk(series.windows)
-        walk(series.plans)
-        walk(series.per_fiscal_year)
-        found.update(rule for _, rule in series.excluded_by_flags)
-        for rule in (series.excluded_by_prior_course_rule, series.product_rule):
-            if rule:
-                found.add(rule)
-    found.update(a.rule for a in schedule.alternatives)
-    if schedule.live_spacing:
-        found.add(schedule.live_spacing.rule)
-    return found
-
-
-def schedule_from_dict(data: Mapping[str, Any]) -> Schedule:
-    """Build the schedule from the structure of ``data/routine_schedule.json`` and check it."""
-    sources = {key: value["title"] for key, value in data["sources"].items()}
-    rules: dict[str, Rule] = {}
-    for spec in data["rules"]:
-        if spec["id"] in rules:
-            raise ValueError(f"rule {spec['id']} defined twice")
-        if not spec["sources"]:
-            raise ValueError(f"rule {spec['id']} cites no source")
-        refs = []
-        for source in spec["sources"]:
-            if source["ref"] not in sources:
-                raise ValueError(f"rule {spec['id']}: unknown source {source['ref']!r}")
-            refs.append(sources[source["ref"]] + (f" {source['part']}" if "part" in source else ""))
-        rules[spec["id"]] = Rule(spec["id"], spec["summary"], tuple(refs))
-    vaccines = {
-        code: Vaccine(
-            code, v["name_ja"], v.get("record_type"), dict(v.get("products", {})), bool(v.get("product_required", False))
-        )
-        for code, v in data["vaccines"].items()
-    }
-    series = tuple(_series(s) for s in data["series"])
-    alternatives = tuple(
-        Alternative(
-            rule=a["rule"],
-            options=tuple(tuple(option) for option in a["options"]),
-            default=a["default"],
-            default_before=(
-                (date.fromisoformat(a["default_before"]["date"]), a["default_before"]["option"]) if "default_before" in a else None
-            ),
-        )
-        for a in data.get("alternatives", ())
-    )
-    spacing = data.get("live_injected_spacing")
-    live_spacing = (
-        LiveSpacing(frozenset(spacing["vaccines"]), frozenset(spacing["products"]), Period.parse(spacing["min"]), spacing["rule"])
-        if spacing
-        else None
-    )
-    schedule = Schedule(rules, vaccines, series, alternatives, sources, live_spacing)
-    _check(schedule)
-    return schedule
-
-
-def _check(schedule: Schedule) -> None:
-    ids = [s.id for s in schedule.series]
-    if len(set(ids)) != len(ids):
-        raise ValueError("a series id is used twice")
-    missing = referenced_rules(schedule) - set(schedule.rules)
-    if missing:
-        raise ValueError(f"rules referenced but not defined: {sorted(missing)}")
-    for series in schedule.series:
-        vaccine = schedule.vaccines.get(series.vaccine)
-        if vaccine is None:
-            raise ValueError(f"series {series.id}: unknown vaccine {series.vaccine!r}")
-        if not series.windows or not series.plans:
-            raise ValueError(f"series {series.id}: needs windows and plans")
-        for window in series.windows:
-            unknown = set(window.requires_any_flag) - set(PERSON_FLAGS)
-            if unknown:
-                raise ValueError(f"series {series.id}: unknown person flags {sorted(unknown)}")
-            if window.requires_series_complete and window.requires_series_complete.series not in ids:
-                raise ValueError(f"series {series.id}: unknown prerequisite series")
-        for flag, _ in series.excluded_by_flags:
-            if flag not in PERSON_FLAGS:
-                raise ValueError(f"series {series.id}: unknown person flag {flag!r}")
-        for plan in series.plans:
-            for product in (plan.products or frozenset()) | (plan.product_in or frozenset()):
-                if product not in vaccine.products:
-                    raise ValueError(f"plan {plan.id}: unknown product {product!r}")
-            for index, target in enumerate(plan.doses):
-                for spec in target.intervals + (target.intervals_after_skip or ()):
-                    if spec.from_dose is not None and not 0 <= spec.from_dose < index:
-                        raise ValueError(f"plan {plan.id}: dose {index} refers to dose {spec.from_dose}")
-    for alternative in schedule.alternatives:
-        for option in alternative.options:
-            for series_id in option:
-                if series_id not in ids:
-                    raise ValueError(f"alternative {alternative.rule}: unknown series {series_id}")
-
-
-@lru_cache(maxsize=1)
-def load_schedule() -> Schedule:
-    """The schedule shipped with the package (read once)."""
-    data = resources.files("services.health_mgmt").joinpath("data").joinpath("routine_schedule.json")
-    text = data.read_text(encoding="utf-8")
-    return schedule_from_dict(json.loads(text))
+    if len(_CUTS) > 4096:
+        _CUTS.clear()
+    _CUTS[key] = (schedule, cut)
+    return cut
 
 
 __all__ = [
@@ -1255,9 +751,12 @@ __all__ = [
     "Schedule",
     "attained_on",
     "earliest_after",
+    "eligible_periods",
     "evaluate",
     "fiscal_year",
+    "judge",
     "load_schedule",
+    "referenced_rules",
     "schedule_from_dict",
     "school_start",
 ]

@@ -9,6 +9,9 @@ feed and lookups, free of any transport.
 - ``apply_resident_change`` keeps addressees current from the registry's changes (異動,
   M30): the same change applied twice, or an older change arriving after a newer one,
   changes nothing; people who moved out or died keep their row and number (M31).
+- Each new number, and each resident code learnt for a number, is announced as the event
+  ``number_assigned`` in the same transaction (outbox), so that the intermediate server
+  obtains the person's symbol (flow [03]); the event carries no My Number.
 - ``view`` answers exactly the items asked for, and ``check_entitled`` refuses anyone not
   entitled to My Numbers who asks by one or for one (M07).
 """
@@ -23,9 +26,11 @@ from sqlalchemy.orm import Session
 from services.integrated_address.models import Addressee, AppliedChange
 from services.integrated_address.numbering import draw_number
 from shared.contracts.address import MY_NUMBER_USERS, AddressLookupRequest, AddressView, PersonItems
+from shared.contracts.network import NUMBER_ASSIGNED, NumberAssigned
 from shared.contracts.residents import ResidentChanged, ResidentRecord
 from shared.db import insert_ignoring_conflicts
 from shared.errors import Conflict, Forbidden, NotFound, Problem
+from shared.events import enqueue
 from shared.ids import validate_name
 from shared.models import utcnow
 
@@ -83,6 +88,11 @@ def insert_or_fetch(session: Session, city: str, my_number: str, values: dict) -
     raise Problem("no free integrated address number could be drawn")
 
 
+def announce(session: Session, city: str, row: Addressee) -> None:
+    """Tell the intermediate server, in this transaction, that ``row`` has a number (and which resident code)."""
+    enqueue(session, NUMBER_ASSIGNED, city, NumberAssigned(integrated_address_number=row.integrated_address_number, resident_code=row.resident_code))
+
+
 def _update(row: Addressee, values: dict) -> bool:
     """Set what differs; true when anything changed (and then ``updated_at`` moves)."""
     changed = False
@@ -110,6 +120,7 @@ def assign(session: Session, city: str, my_number: str, items: PersonItems | Non
     if row is None:
         row, inserted = insert_or_fetch(session, city, my_number, {"status": "non_resident", **values})
         if inserted:
+            announce(session, city, row)
             return row, True
     if values and row.status == "non_resident":
         _update(row, values)
@@ -158,13 +169,17 @@ def apply_resident_change(session: Session, city: str, change: ResidentChanged) 
     if row is None:
         row, inserted = insert_or_fetch(session, city, record.my_number, {**values, "last_change_at": recorded_at})
         if inserted:
+            announce(session, city, row)
             return "created"
     last = aware(row.last_change_at)
     if last is not None and recorded_at < last:
         session.get(AppliedChange, change.change_id).outcome = "stale"
         return "stale"
+    known_code = row.resident_code
     changed = _update(row, {**values, "my_number": record.my_number})  # a My Number can be changed (番号の変更)
     row.last_change_at = recorded_at
+    if row.resident_code != known_code:
+        announce(session, city, row)
     return "updated" if changed else "unchanged"
 
 

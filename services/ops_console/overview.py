@@ -166,10 +166,7 @@ class Collector:
         return {"principal": member.principal, "city": member.city, **result}
 
     async def _features(self, city: str) -> list[dict[str, Any]]:
-        timeout = self.settings.scrape_timeout_seconds
-        return list(
-            await asyncio.gather(*(features.read(self.ctx.bus, self.ctx.registry, key, city, timeout) for key in features.FEATURES))
-        )
+        return await features.read(self.ctx.bus, self.ctx.registry, city, self.settings.scrape_timeout_seconds)
 
 
 def _reason(exc: Exception) -> str:

@@ -30,14 +30,20 @@ class LatestCheckpoint(Message):
     checkpoint: SignedCheckpoint | None  # None: no checkpoint yet
 
 
-OPERATIONS = [
-    Operation(
-        owner="intermediate_server",
+def _checkpoint_operation(owner: str, summary: str) -> Operation:
+    """Served by the kernel for every service that keeps a ledger (``shared.service``)."""
+    return Operation(
+        owner=owner,
         name="ledger_checkpoint",
         request=CheckpointQuery,
         reply=LatestCheckpoint,
         callers=frozenset({"ops_console"}),
         audited=False,  # polled every round, no personal data; refusals are still logged
-        summary="The latest signed checkpoint of the city's provision records (情報提供等記録), for the ops console.",
-    ),
+        summary=summary,
+    )
+
+
+OPERATIONS = [
+    _checkpoint_operation("intermediate_server", "The latest signed checkpoint of the city's provision records (情報提供等記録), for the ops console."),
+    _checkpoint_operation("provision_network", "The latest signed checkpoint of the hub's permit records, for the ops console."),
 ]

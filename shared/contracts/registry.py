@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from shared.contracts import address, juki, ledger, residents
+from shared.contracts import address, juki, ledger, network, residents
 from shared.contracts.base import Event, Operation
 from shared.contracts.system import ping_operation
 
@@ -56,6 +56,6 @@ def _ping_operations() -> list[Operation]:
 
 
 REGISTRY = Registry(
-    operations=[*_ping_operations(), *address.OPERATIONS, *juki.OPERATIONS, *ledger.OPERATIONS],
-    events=[*residents.EVENTS],
+    operations=[*_ping_operations(), *address.OPERATIONS, *juki.OPERATIONS, *ledger.OPERATIONS, *network.OPERATIONS],
+    events=[*residents.EVENTS, *network.EVENTS],
 )

@@ -35,6 +35,11 @@ STRINGS: tuple[str, ...] = (
     "112224",  # Koshigaya's local-government code
     *_with_check_digits("11222123456789"),  # 15 digits: an integrated address number
     *_with_check_digits("123456789"),  # 10 digits: a welfare address number
+    "JM01400000000001",  # an affair code (事務コード)
+    "JT01400000002501",  # a procedure code (事務手続コード)
+    "TM01400000000001",  # an item code (特定個人情報名コード)
+    "0123456789abcdef0123456789abcdef",  # a query id
+    "0" * 64,  # a SHA-256 digest in hex
     "H-0001",
     "1234",
     "routine vaccination (定期接種)",

@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from renkei.demo_cli import DOSES
 from renkei.processes import is_running
 from renkei.stack import SERVICE_BASE_PORT, RunRecord, principals_for, run_file
 from renkei.testkit import database_url_for_test, make_bus
@@ -92,6 +93,14 @@ def test_up_detach_status_and_down(tmp_path, stack_env):
     assert answers == {name: name for name in answers} and len(answers) == len(members) - 1  # all but the prefecture
     health = next(m for m in record.services if m.service == "health_mgmt" and m.city == "112224")
     assert 'operation="health_mgmt.ping",outcome="ok"' in httpx.get(f"{health.url}/metrics").text
+
+    # The assessment's move-in flow on this stack: Koshigaya asks Soka through the hub.
+    demo = renkei("demo", "move-in", "--data", str(data), "--seed", "3", env=stack_env)
+    assert demo.returncode == 0, demo.stdout + demo.stderr
+    summary = json.loads(demo.stdout)
+    assert summary["status"] == "answered" and summary["doses_received"] == len(DOSES)
+    assert [r["kind"] for r in summary["provision_records"]["112224"]] == ["query", "answer_received"]
+    assert [r["kind"] for r in summary["provision_records"]["112216"]] == ["provision"]
 
     down = renkei("down", "--data", str(data))
     assert down.returncode == 0, down.stderr

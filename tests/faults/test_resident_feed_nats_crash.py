@@ -11,7 +11,6 @@ register holds.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess

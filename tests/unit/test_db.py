@@ -100,7 +100,6 @@ def test_two_sqlite_writers_that_read_first_do_not_fail(tmp_path):
 
 def test_readiness_does_not_wait_for_a_writer(tmp_path):
     import threading
-    import time
 
     db = Database(database_url(tmp_path, "welfare_address", "112224"))
     with db.engine.begin() as conn:

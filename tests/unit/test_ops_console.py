@@ -146,14 +146,38 @@ def test_the_overview_shows_each_member_nats_and_the_topology(stack_files, nats_
     assert second["cities"] == ["112224", "112216"]
 
 
-def test_review_queue_retention_and_checkpoints_show_as_not_available(stack_files, nats_secured, live_members):
+def test_review_queue_and_retention_say_why_when_no_intermediate_server_answers(stack_files, nats_secured, live_members):
     app = console_app(stack_files, nats_secured)
     with TestClient(app) as client:
         overview = client.get("/api/overview", headers=staff_headers(client, OPERATOR, user_id="o.kato")).json()
     for city in overview["intermediate_server"]:
-        assert {f["key"]: f["available"] for f in city["features"]} == {"review_queue": False, "retention_jobs": False}
-        assert all("not available" in f["detail"] for f in city["features"])
+        assert [f["key"] for f in city["features"]] == ["review_queue", "retention_jobs"]
+        assert all(f["figures"] is None and "nobody serves" in f["detail"] for f in city["features"])
     assert overview["ledgers"] == []  # no intermediate server among these members
+
+
+def test_review_queue_and_retention_figures_come_from_the_system_status():
+    from datetime import UTC, date, datetime
+
+    from services.ops_console.features import rows_of
+    from shared.contracts.network import BatchStatus, DailyFigure, SystemStatus
+
+    ran = datetime(2026, 11, 27, 3, 0, tzinfo=UTC)
+    status = SystemStatus(
+        tenant="112224",
+        review_waiting=2,
+        batches=[BatchStatus(name="retention", last_run_at=ran, last_success_at=ran), BatchStatus(name="symbols")],
+        figures=[
+            DailyFigure(day=date(2026, 11, 26), item_code=None, figure="deleted.expired", count=9),
+            DailyFigure(day=date(2026, 11, 27), item_code=None, figure="deleted.expired", count=3),
+            DailyFigure(day=date(2026, 11, 27), item_code="TM01400000000001", figure="provision.released", count=1),
+            DailyFigure(day=date(2026, 11, 27), item_code="TM01400000000001", figure="provision.provided", count=5),
+        ],
+    )
+    review, retention = rows_of(status)
+    assert review["figures"] == {"waiting": 2, "today": {"released": 1}}
+    assert retention["figures"]["deleted_today"] == {"expired": 3}
+    assert retention["figures"]["last_success"] == "2026-11-27T03:00:00+00:00" and retention["detail"] == ""
 
 
 def test_an_outsider_is_refused(stack_files, nats_secured, live_members):

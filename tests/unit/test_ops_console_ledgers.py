@@ -1,28 +1,26 @@
 """The console reads each intermediate server's latest checkpoint over the bus and checks its
 signature with the trust directory's key.
 
-The operation ``intermediate_server.ledger_checkpoint`` is declared here as it is proposed
-for shared/contracts/ledger.py, served by a real intermediate server (its real ledger), with
-the NATS permissions derived from a registry that holds it.
+The operation ``intermediate_server.ledger_checkpoint`` (shared/contracts/ledger.py) is
+served by the kernel of a real intermediate server (its real ledger), with the NATS
+permissions derived from the suite's registry.
 """
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
-from typing import Literal
 
 import pytest
 from fastapi.testclient import TestClient
-from pydantic import Field
 
 from renkei.testkit import NatsServer, SecuredStackFiles, staff_headers
 from services.intermediate_server.app import SPEC as INTERMEDIATE
 from services.intermediate_server.config import Settings as IntermediateSettings
 from services.ops_console.app import SPEC as CONSOLE
 from services.ops_console.config import Settings as ConsoleSettings
-from shared.contracts import REGISTRY, Operation, Registry
-from shared.contracts.base import Message
+from shared.contracts import REGISTRY
+from shared.contracts.ledger import CheckpointQuery, LatestCheckpoint, SignedCheckpoint
 from shared.ledger.signing import Checkpoint
 from shared.ledger.testing import sample_records
 from shared.service import build_app
@@ -32,43 +30,7 @@ from tests.unit.test_ops_console import serving, settings_for, write_members
 CITIES = ["112224", "112216"]
 
 
-class CheckpointQuery(Message):
-    """Asks for the latest signed checkpoint of the tenant's provision-record ledger."""
-
-
-class SignedCheckpoint(Message):
-    kind: Literal["checkpoint"]
-    seq: int = Field(ge=0)
-    tenant: str
-    tree_size: int = Field(ge=0)
-    root_hash: str
-    time: str
-    body: str
-    signature: str
-
-
-class LatestCheckpoint(Message):
-    checkpoint: SignedCheckpoint | None
-
-
-LEDGER_CHECKPOINT = Operation(
-    owner="intermediate_server",
-    name="ledger_checkpoint",
-    request=CheckpointQuery,
-    reply=LatestCheckpoint,
-    callers=frozenset({"ops_console"}),
-    audited=False,
-    summary="The latest signed checkpoint of the city's provision records, for the ops console.",
-)
-WITH_CHECKPOINTS = Registry([*REGISTRY.operations.values(), LEDGER_CHECKPOINT], REGISTRY.events.values())
-
-
-def answer_checkpoint(ctx):
-    async def handler(request: CheckpointQuery, caller) -> LatestCheckpoint:
-        checkpoint = await asyncio.to_thread(ctx.ledger.latest_checkpoint)
-        return LatestCheckpoint(checkpoint=None if checkpoint is None else SignedCheckpoint(**checkpoint.to_json()))
-
-    return handler
+LEDGER_CHECKPOINT = REGISTRY.operation("intermediate_server", "ledger_checkpoint")
 
 
 def forged_checkpoint(ctx):
@@ -84,7 +46,7 @@ def forged_checkpoint(ctx):
 
 @pytest.fixture
 def files(tmp_path):
-    return SecuredStackFiles(tmp_path / "data", CITIES, registry=WITH_CHECKPOINTS)
+    return SecuredStackFiles(tmp_path / "data", CITIES, registry=REGISTRY)
 
 
 @pytest.fixture
@@ -96,19 +58,17 @@ def nats(tmp_path, files):
     server.kill()
 
 
-def intermediate_app(files, nats, database_url, city, factory):
+def intermediate_app(files, nats, database_url, city, factory=None):
     settings = settings_for(IntermediateSettings, Principal("intermediate_server", city), files, nats, database_url)
     # the intermediate server's ledger and this operation alone: its other operations are not what is tested here
-    app = build_app(replace(INTERMEDIATE, served={"ledger_checkpoint": factory}, consumed={}), settings)
-    app.state.context.registry = WITH_CHECKPOINTS
+    app = build_app(replace(INTERMEDIATE, served={"ledger_checkpoint": factory} if factory else {}, consumed={}), settings)
     return app
 
 
 def test_checkpoints_are_read_over_the_bus_and_their_signatures_checked(files, nats, database_url):
-    honest = intermediate_app(files, nats, database_url, "112224", answer_checkpoint)
+    honest = intermediate_app(files, nats, database_url, "112224")  # the kernel's own answer
     forger = intermediate_app(files, nats, database_url, "112216", forged_checkpoint)
     console = build_app(CONSOLE, settings_for(ConsoleSettings, Principal("ops_console"), files, nats, None, refresh_seconds=0))
-    console.state.context.registry = WITH_CHECKPOINTS
     with serving(honest) as honest_url, serving(forger) as forger_url, TestClient(console) as client:
         write_members(files.data_dir, nats, [("intermediate_server", "112224", honest_url), ("intermediate_server", "112216", forger_url)])
         headers = staff_headers(client, ["ops_operator"], user_id="o.ueda")
@@ -152,7 +112,7 @@ def test_an_outsider_cannot_ask_for_a_checkpoint(files, nats, database_url):
     from shared.bus import Bus
     from shared.errors import Forbidden, Unavailable
 
-    honest = intermediate_app(files, nats, database_url, "112224", answer_checkpoint)
+    honest = intermediate_app(files, nats, database_url, "112224")
 
     async def ask(principal: Principal, login: Principal):
         bus = Bus(principal, *identity(files.data_dir, files.directory, principal))

@@ -1,0 +1,40 @@
+"""Who a person is, from the address systems (宛名システム等, flow [03]): over the bus only.
+
+Enrolment asks the integrated address system for the person's integrated address number
+by My Number (``integrated_address.assign``, assigning one if they have none), then for
+exactly the items the register keeps (``integrated_address.lookup``). The My Number is used
+for the call and not kept.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shared.contracts.address import AddressLookupRequest, AssignNumberRequest, PersonItems
+
+#: What the register keeps of a person's address information, and nothing more (M04).
+REGISTER_ITEMS = frozenset({"name", "name_kana", "sex", "birth_date", "address", "status", "resident_code"})
+#: What a person must have for the register to keep them (the resident code only residents have).
+REQUIRED_ITEMS = REGISTER_ITEMS - {"resident_code"}
+
+
+class AddressInfo:
+    """The address system's answer, as the register's columns."""
+
+    def __init__(self, number: str, items: dict[str, Any], assigned: bool) -> None:
+        self.number = number
+        self.items = items
+        self.assigned = assigned
+
+
+async def identify(ctx, my_number: str, items: PersonItems | None = None) -> AddressInfo:
+    """The person's integrated address number and register items, from the integrated address system."""
+    city = ctx.settings.city
+    assign = ctx.registry.operation("integrated_address", "assign")
+    lookup = ctx.registry.operation("integrated_address", "lookup")
+    number = await ctx.bus.request(assign, city, AssignNumberRequest(my_number=my_number, items=items))
+    view = await ctx.bus.request(
+        lookup, city, AddressLookupRequest(integrated_address_number=number.integrated_address_number, items=REGISTER_ITEMS)
+    )
+    values = view.model_dump(include=REGISTER_ITEMS)
+    return AddressInfo(number.integrated_address_number, values, number.assigned)

@@ -1,0 +1,24 @@
+"""Staff roles of the health management and what each may do (M06).
+
+- a nurse (保健師・看護師) enrols people, records doses at the counter and reads records;
+- a clerk (事務担当) reads records, issues certificates and runs the reminder batch;
+- a supervisor (係長) may in addition export the register, read commission fees, keep the
+  clinic master and see statistics: exports are for administrators only (M10).
+Statistics are counts only, with small cells suppressed (M35), whoever reads them.
+"""
+
+READ = "register.read"
+ENROL = "register.enrol"
+RECORD = "register.record"
+CERTIFY = "register.certify"
+REMIND = "register.remind"
+EXPORT = "register.export"
+FEES = "register.fees"
+CLINICS = "register.clinics"
+STATISTICS = "register.statistics"
+
+ROLES: dict[str, frozenset[str]] = {
+    "nurse": frozenset({READ, ENROL, RECORD, CERTIFY}),
+    "clerk": frozenset({READ, CERTIFY, REMIND}),
+    "supervisor": frozenset({READ, CERTIFY, REMIND, EXPORT, FEES, CLINICS, STATISTICS}),
+}

@@ -1,0 +1,258 @@
+"""情報提供 (function 3): answering another institution's query, relayed by the hub.
+
+Before anything is read, the request is checked on its own merits (M25):
+the permit's signature (the hub's key from the trust directory), that it names this city
+as provider, that it has not expired, that it was never used before here (the serial
+number is claimed in ``used_permits``), that this city's own copy of the permitted-query
+list allows exactly this query, and that the requester's answer key is signed by the
+requester's own intermediate server. Then the person is found by this city's symbol, and
+the answer holds exactly the item asked for, from the provision database, sealed to the
+requester's key (HPKE, ML-KEM-768 + X25519) under the query's context (M22).
+
+Items flagged no-auto-response wait in the review queue until a reviewer releases or
+refuses them (M26). Every outcome — provided, held, released, refused — is recorded before
+it leaves (M28).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select, update
+
+from services.intermediate_server import copies, permitted, symbols
+from services.intermediate_server.models import ReviewItem, UsedPermit
+from services.intermediate_server.recorder import provision_record
+from services.intermediate_server.runtime import Runtime, aware
+from shared.contracts.network import (
+    HUB_PRINCIPAL,
+    KEY_STATEMENT_LABEL,
+    PERMIT_LABEL,
+    AnswerPlaintext,
+    ProvisionOutcome,
+    RoutedQuery,
+    SealedAnswer,
+    SignedPermit,
+    answer_info,
+    intermediate_server,
+)
+from shared.crypto import SUITE_NAME, SignatureMismatch, b64decode, b64encode, seal, verify_document
+from shared.db import insert_ignoring_conflicts
+from shared.errors import Conflict, InvalidRequest, NotFound
+from shared.models import utcnow
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the checks decided about one routed query."""
+
+    person_key: str  # the integrated address number, or this city's symbol if nobody has it
+    refusal: str | None = None
+    held: bool = False
+    records: list[dict] | None = None
+
+
+def check_permit(rt: Runtime, signed: SignedPermit, now: datetime) -> str | None:
+    """The reason to refuse the permit without touching anything, or None."""
+    permit = signed.permit
+    try:
+        verify_document(rt.ctx.directory.public_key(HUB_PRINCIPAL), PERMIT_LABEL, permit.model_dump(mode="json"), signed.signature)
+    except SignatureMismatch:
+        return "the permit's signature does not verify with the hub's key"
+    if permit.provider != rt.tenant:
+        return f"the permit is for the provider {permit.provider}, not for {rt.tenant}"
+    if now >= permit.expires_at:
+        return "the permit has expired"
+    if permit.route[-1:] != [str(rt.ctx.principal)] or permit.route[:1] != [intermediate_server(permit.requester)]:
+        return "the permit's route does not lead from its requester to this server"
+    statement = permit.requester_key.statement
+    if statement.principal != intermediate_server(permit.requester):
+        return "the requester's key is not the requester's own"
+    try:
+        verify_document(
+            rt.ctx.directory.public_key(statement.principal), KEY_STATEMENT_LABEL, statement.model_dump(mode="json"), permit.requester_key.signature
+        )
+    except (SignatureMismatch, KeyError):
+        return "the requester's key is not signed by the requester's intermediate server"
+    return None
+
+
+def decide(rt: Runtime, routed: RoutedQuery, received_at: datetime) -> Decision:
+    """Check, claim the permit, and find what to answer, in one transaction."""
+    signed = routed.permit
+    permit = signed.permit
+    refusal = check_permit(rt, signed, received_at)
+    rows = rt.list_rows()
+    row = permitted.find(rows, permit.requester, permit.provider, permit.affair_code, permit.procedure_code, permit.item_code)
+    if refusal is None and row is None:
+        refusal = "not on this city's copy of the permitted-query list" if rows else "this city holds no copy of the permitted-query list yet"
+    with rt.ctx.db.session() as session:
+        person = symbols.person_of(session, rt.tenant, routed.provider_symbol)
+        person_key = person or routed.provider_symbol
+        if refusal is not None:
+            return Decision(person_key, refusal=refusal)
+        first_use = insert_ignoring_conflicts(
+            session,
+            UsedPermit.__table__,
+            {"tenant": rt.tenant, "serial_number": permit.serial_number, "query_id": permit.query_id, "requester": permit.requester, "received_at": received_at},
+        )
+        if not first_use:
+            return Decision(person_key, refusal="the permit has already been used")
+        if person is None:
+            return Decision(person_key, refusal="no person of this city has that symbol")
+        if not row.auto_response:
+            session.add(
+                ReviewItem(
+                    tenant=rt.tenant,
+                    serial_number=permit.serial_number,
+                    query_id=permit.query_id,
+                    requester=permit.requester,
+                    affair_code=permit.affair_code,
+                    procedure_code=permit.procedure_code,
+                    item_code=permit.item_code,
+                    integrated_address_number=person,
+                    permit=signed.model_dump_json(),
+                    state="waiting",
+                    received_at=received_at,
+                )
+            )
+            return Decision(person_key, held=True)
+        return Decision(person_key, records=copies.records_of(session, rt.tenant, person, permit.item_code))
+
+
+def seal_answer(public_key: str, key_id: str, serial: str, query_id: str, item_code: str, records: list[dict]) -> SealedAnswer:
+    plaintext = AnswerPlaintext(serial_number=serial, query_id=query_id, item_code=item_code, records=records).model_dump_json().encode()
+    ciphertext = seal(plaintext, b64decode(public_key), answer_info(serial, query_id, item_code))
+    return SealedAnswer(suite=SUITE_NAME, key_id=key_id, ciphertext=b64encode(ciphertext))
+
+
+def _sealed_for(signed: SignedPermit, records: list[dict]) -> SealedAnswer:
+    permit = signed.permit
+    statement = permit.requester_key.statement
+    return seal_answer(statement.public_key, statement.key_id, permit.serial_number, permit.query_id, permit.item_code, records)
+
+
+async def provide(rt: Runtime, routed: RoutedQuery) -> ProvisionOutcome:
+    permit = routed.permit.permit
+    received = utcnow()
+    decision = await asyncio.to_thread(decide, rt, routed, received)
+    fields = {
+        "requester": permit.requester,
+        "affair_code": permit.affair_code,
+        "procedure_code": permit.procedure_code,
+        "item_code": permit.item_code,
+        "serial_number": permit.serial_number,
+        "requested_at": received,
+        "person_key": decision.person_key,
+    }
+    outcome = {"serial_number": permit.serial_number, "query_id": permit.query_id}
+    if decision.refusal is not None:
+        await rt.recorder.record(provision_record(rt.tenant, **fields, outcome="refused", refusal_reason=decision.refusal))
+        return ProvisionOutcome(**outcome, status="refused", refusal_reason=decision.refusal)
+    if decision.held:
+        await rt.recorder.record(provision_record(rt.tenant, **fields, outcome="held_for_review"))
+        return ProvisionOutcome(**outcome, status="held")
+    sealed = await asyncio.to_thread(_sealed_for, routed.permit, decision.records or [])
+    await rt.recorder.record(provision_record(rt.tenant, **fields, outcome="provided", provided_at=utcnow()))
+    return ProvisionOutcome(**outcome, status="provided", answer=sealed)
+
+
+# --- the review queue (自動応答不可, M26) -------------------------------------------------
+
+
+def waiting(rt: Runtime, limit: int = 200) -> list[dict]:
+    with rt.ctx.db.session() as session:
+        rows = session.scalars(
+            select(ReviewItem)
+            .where(ReviewItem.tenant == rt.tenant, ReviewItem.state.in_(("waiting", "deciding")))
+            .order_by(ReviewItem.received_at)
+            .limit(limit)
+        )
+        return [
+            {
+                "serial_number": r.serial_number,
+                "requester": r.requester,
+                "affair_code": r.affair_code,
+                "procedure_code": r.procedure_code,
+                "item_code": r.item_code,
+                "integrated_address_number": r.integrated_address_number,
+                "state": r.state,
+                "received_at": aware(r.received_at),
+            }
+            for r in rows
+        ]
+
+
+def waiting_count(rt: Runtime) -> int:
+    with rt.ctx.db.session() as session:
+        return session.scalar(
+            select(func.count()).select_from(ReviewItem).where(ReviewItem.tenant == rt.tenant, ReviewItem.state.in_(("waiting", "deciding")))
+        ) or 0
+
+
+def _claim(rt: Runtime, serial: str, reviewer: str) -> ReviewItem:
+    with rt.ctx.db.session() as session:
+        item = session.get(ReviewItem, (rt.tenant, serial))
+        if item is None:
+            raise NotFound("no such item in the review queue")
+        claimed = session.execute(
+            update(ReviewItem)
+            .where(ReviewItem.tenant == rt.tenant, ReviewItem.serial_number == serial, ReviewItem.state == "waiting")
+            .values(state="deciding", decided_by=reviewer)
+        ).rowcount
+        if claimed != 1:
+            raise Conflict(f"the item is {item.state}: already decided or being decided")
+        return item
+
+
+def _settle(rt: Runtime, serial: str, state: str, outcome: ProvisionOutcome | None, reason: str | None) -> None:
+    with rt.ctx.db.session() as session:
+        session.execute(
+            update(ReviewItem)
+            .where(ReviewItem.tenant == rt.tenant, ReviewItem.serial_number == serial)
+            .values(
+                state=state,
+                outcome=outcome.model_dump_json() if outcome else None,
+                refusal_reason=reason,
+                decided_at=utcnow() if outcome else None,
+            )
+        )
+
+
+async def decide_review(rt: Runtime, serial: str, reviewer: str, release: bool, reason: str | None = None) -> ProvisionOutcome:
+    """Release (answer) or refuse a held item; recorded, then handed to the delivery job."""
+    if not release and not reason:
+        raise InvalidRequest("a refusal needs its reason")
+    item = await asyncio.to_thread(_claim, rt, serial, reviewer)
+    try:
+        signed = SignedPermit.model_validate_json(item.permit)
+        fields = {
+            "requester": item.requester,
+            "affair_code": item.affair_code,
+            "procedure_code": item.procedure_code,
+            "item_code": item.item_code,
+            "serial_number": item.serial_number,
+            "requested_at": aware(item.received_at),
+            "person_key": item.integrated_address_number,
+        }
+        base = {"serial_number": item.serial_number, "query_id": item.query_id}
+        if release:
+
+            def read() -> list[dict]:
+                with rt.ctx.db.session() as session:
+                    return copies.records_of(session, rt.tenant, item.integrated_address_number, item.item_code)
+
+            sealed = _sealed_for(signed, await asyncio.to_thread(read))
+            await rt.recorder.record(provision_record(rt.tenant, **fields, outcome="released", provided_at=utcnow()))
+            outcome = ProvisionOutcome(**base, status="provided", answer=sealed)
+        else:
+            await rt.recorder.record(provision_record(rt.tenant, **fields, outcome="refused", refusal_reason=reason))
+            outcome = ProvisionOutcome(**base, status="refused", refusal_reason=reason)
+    except BaseException:
+        await asyncio.to_thread(_settle, rt, serial, "waiting", None, None)
+        raise
+    await asyncio.to_thread(_settle, rt, serial, "released" if release else "refused", outcome, reason)
+    rt.wake("deliveries")
+    return outcome

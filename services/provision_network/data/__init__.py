@@ -1,0 +1,1 @@
+"""The hub's data files (the permitted-query list)."""

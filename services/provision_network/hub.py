@@ -1,0 +1,293 @@
+"""What the hub does, one method per network call; the routes in ``api.py`` only translate.
+
+- ``register``: an intermediate server tells the hub where to reach it and which key to
+  seal its answers with (a key statement it signed itself: the hub can publish the key,
+  not replace it);
+- ``issue_symbols``: symbols of the calling institution's people, from their resident codes;
+- ``permit``: a provision permit if the query matches the permitted-query list and both
+  institutions know the person; otherwise a refusal. Either way a record in the hub's ledger;
+- ``relay``: honours a permit once (signature, requester, expiry, first use), hands the
+  provider its own symbol of the person, and carries the provider's sealed answer back;
+- ``deliver``: carries an answer the provider released later (after review) to the requester.
+
+The hub handles only sealed answers: it checks their shape, never their content.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import weakref
+from dataclasses import dataclass
+from datetime import timedelta
+
+import structlog
+from sqlalchemy import select
+
+from services.provision_network import permits, symbols
+from services.provision_network.config import Settings
+from services.provision_network.models import Institution, Permit
+from services.provision_network.peers import PeerClient
+from services.provision_network.permitted import match, permitted_list, signed_list
+from services.provision_network.recorder import Recorder, permit_record
+from shared.contracts.network import (
+    DELIVER_PATH,
+    KEY_STATEMENT_LABEL,
+    PROVIDE_PATH,
+    PermitRequest,
+    ProvisionOutcome,
+    Registration,
+    RegistrationReply,
+    RoutedQuery,
+    SentQuery,
+    SignedPermit,
+    SignedPermittedList,
+    SymbolReply,
+    SymbolRequest,
+    institution_kind,
+    intermediate_server,
+)
+from shared.crypto import SignatureMismatch, verify_document
+from shared.errors import Conflict, Forbidden, InvalidRequest, NotFound, Unavailable
+from shared.models import utcnow
+from shared.pki import tls_files
+from shared.service import ServiceContext
+from shared.trust import signing_key
+
+log = structlog.get_logger("renkei.provision_network")
+
+_HUBS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+ROUTES_TTL = 30.0  # seconds a copy of the directory of institutions is used
+
+
+@dataclass(frozen=True)
+class Route:
+    """A registered institution: where to reach it, and its signed answer key (JSON)."""
+
+    code: str
+    kind: str
+    network_url: str
+    answer_key: str
+
+
+def hub_of(ctx: ServiceContext) -> Hub:
+    hub = _HUBS.get(ctx.db)
+    if hub is None:
+        hub = _HUBS[ctx.db] = Hub(ctx)
+    return hub
+
+
+class PermitDenied(Forbidden):
+    """A permit refused, or a permit the hub will not honour; recorded in the hub's ledger."""
+
+
+class Hub:
+    def __init__(self, ctx: ServiceContext) -> None:
+        settings: Settings = ctx.settings  # type: ignore[assignment]
+        self.ctx = ctx
+        self.settings = settings
+        self._key = signing_key(settings.data_dir, ctx.principal)
+        self.issuer = symbols.SymbolIssuer(symbols.master_secret(settings.data_dir))
+        self.peers = PeerClient(ctx.credentials, tls_files(settings.data_dir, ctx.principal), settings.provider_timeout_seconds)
+        self._recorder: Recorder | None = None
+        self._list: SignedPermittedList | None = None
+        self._routes: dict[str, Route] = {}
+        self._routes_read = 0.0
+
+    @property
+    def recorder(self) -> Recorder:
+        if self._recorder is None:
+            if self.ctx.ledger is None:
+                raise Unavailable("the hub's ledger is not open yet")
+            self._recorder = Recorder(self.ctx.ledger)
+        return self._recorder
+
+    async def close(self) -> None:
+        await self.peers.close()
+
+    # -- directory ---------------------------------------------------------------------
+
+    def route(self, city: str) -> Route | None:
+        """A registered institution, from a copy of the directory read at most ``ROUTES_TTL`` ago."""
+        if time.monotonic() - self._routes_read > ROUTES_TTL or city not in self._routes:
+            with self.ctx.db.session() as session:
+                rows = session.scalars(select(Institution)).all()
+                self._routes = {r.code: Route(r.code, r.kind, r.network_url, r.answer_key) for r in rows}
+            self._routes_read = time.monotonic()
+        return self._routes.get(city)
+
+    def register(self, caller_city: str, city: str, registration: Registration) -> RegistrationReply:
+        if caller_city != city:
+            raise Forbidden(f"intermediate_server@{caller_city} may register only itself, not {city}")
+        statement = registration.answer_key.statement
+        if statement.principal != intermediate_server(city):
+            raise InvalidRequest(f"the key statement is of {statement.principal}, not of {intermediate_server(city)}")
+        try:
+            verify_document(
+                self.ctx.directory.public_key(statement.principal),
+                KEY_STATEMENT_LABEL,
+                statement.model_dump(mode="json"),
+                registration.answer_key.signature,
+            )
+        except (SignatureMismatch, KeyError):
+            raise InvalidRequest("the key statement is not signed by the intermediate server's own key") from None
+        with self.ctx.db.session() as session:
+            row = session.get(Institution, city) or Institution(code=city)
+            row.kind = institution_kind(city)
+            row.network_url = registration.network_url
+            row.answer_key = registration.answer_key.model_dump_json()
+            row.key_id = statement.key_id
+            row.registered_at = utcnow()
+            session.merge(row)
+        self._routes_read = 0.0  # read the directory again on next use
+        log.info("institution registered", city=city, key_id=statement.key_id)
+        return RegistrationReply(city=city, kind=institution_kind(city), list_version=permitted_list().version)
+
+    def permitted_list(self) -> SignedPermittedList:
+        if self._list is None:
+            self._list = signed_list(self._key)
+        return self._list
+
+    # -- symbols -----------------------------------------------------------------------
+
+    def issue_symbols(self, caller_city: str, request: SymbolRequest) -> SymbolReply:
+        if self.route(caller_city) is None:
+            raise Conflict(f"{caller_city} is not registered with the network")
+        with self.ctx.db.session() as session:
+            return SymbolReply(symbols=self.issuer.issue(session, caller_city, list(request.resident_codes)))
+
+    # -- permits -----------------------------------------------------------------------
+
+    def _decide(self, caller_city: str, request: PermitRequest) -> tuple[SignedPermit | None, str, str | None]:
+        """The permit, or None and the reason; and the serial number either way."""
+        now = utcnow()
+        serial = permits.new_serial_number(now)
+        requester = self.route(caller_city)
+        if requester is None:
+            raise Conflict(f"{caller_city} is not registered with the network")
+        if self.route(request.provider) is None:
+            return None, serial, f"the provider {request.provider} is not on the network"
+        if request.provider == caller_city:
+            return None, serial, "an institution does not query itself through the network"
+        found = match(permitted_list().rows, caller_city, request.provider, request.affair_code, request.procedure_code, request.item_code)
+        if found.row is None:
+            return None, serial, f"not on the permitted-query list: {found.reason}"
+        with self.ctx.db.session() as session:
+            provider_symbol = symbols.translate(session, caller_city, request.requester_symbol, request.provider)
+            if provider_symbol is None:
+                return None, serial, "the person has no symbol at both institutions"
+            lifetime = timedelta(seconds=self.settings.permit_lifetime_seconds)
+            signed = permits.issue(session, self._key, requester.code, requester.answer_key, request, provider_symbol, now, lifetime)
+            return signed, signed.permit.serial_number, None
+
+    async def permit(self, caller_city: str, request: PermitRequest) -> SignedPermit:
+        requested_at = utcnow()
+        signed, serial, reason = await asyncio.to_thread(self._decide, caller_city, request)
+        record = permit_record(
+            requester=caller_city,
+            provider=request.provider,
+            affair_code=request.affair_code,
+            procedure_code=request.procedure_code,
+            item_code=request.item_code,
+            serial_number=serial,
+            requested_at=requested_at,
+            person_key=request.requester_symbol,
+            refusal_reason=reason,
+        )
+        try:
+            receipt = await self.recorder.record(record)
+        except Exception:
+            if signed is not None:  # a permit without its record must never be honoured
+                await asyncio.to_thread(self._revoke, serial)
+            raise
+        if signed is None:
+            raise PermitDenied(reason or "refused", serial_number=serial, record_index=receipt.index)
+        return signed
+
+    def _revoke(self, serial: str) -> None:
+        with self.ctx.db.session() as session:
+            row = session.get(Permit, serial)
+            if row is not None:
+                row.used_at, row.state, row.finished_at = utcnow(), "revoked", utcnow()
+
+    # -- relaying ----------------------------------------------------------------------
+
+    def _honour(self, caller_city: str, signed: SignedPermit) -> tuple[Permit | None, str | None, str | None]:
+        """(the permit, the provider's address, None), or (the stored permit if any, None, the reason)."""
+        with self.ctx.db.session() as session:
+            try:
+                stored = permits.honour(session, self._key.public_key(), signed, caller_city, utcnow())
+            except permits.PermitRefused as refusal:
+                return session.get(Permit, signed.permit.serial_number), None, refusal.reason
+        provider = self.route(stored.provider)
+        if provider is None:
+            return stored, None, f"the provider {stored.provider} is no longer on the network"
+        return stored, provider.network_url, None
+
+    async def relay(self, caller_city: str, sent: SentQuery) -> ProvisionOutcome:
+        permit = sent.permit.permit
+        stored, url, reason = await asyncio.to_thread(self._honour, caller_city, sent.permit)
+        if reason is not None:
+            await self.recorder.record(
+                permit_record(
+                    requester=caller_city,
+                    provider=permit.provider,
+                    affair_code=permit.affair_code,
+                    procedure_code=permit.procedure_code,
+                    item_code=permit.item_code,
+                    serial_number=permit.serial_number,
+                    requested_at=utcnow(),
+                    person_key=stored.requester_symbol if stored is not None and stored.requester == caller_city else "unidentified",
+                    refusal_reason=reason,
+                )
+            )
+            raise PermitDenied(reason, serial_number=permit.serial_number)
+        routed = RoutedQuery(permit=sent.permit, provider_symbol=stored.provider_symbol)
+        try:
+            outcome = await self.peers.post(permit.provider, url, PROVIDE_PATH, routed, ProvisionOutcome)
+        except Unavailable:
+            await asyncio.to_thread(self._finish, permit.serial_number, "undelivered")
+            raise
+        if (outcome.serial_number, outcome.query_id) != (permit.serial_number, permit.query_id):
+            await asyncio.to_thread(self._finish, permit.serial_number, "undelivered")
+            raise Unavailable("the provider answered another query")
+        if outcome.status != "provided":  # a provided answer leaves the permit "sent": one write fewer per query
+            await asyncio.to_thread(self._finish, permit.serial_number, outcome.status)
+        return outcome
+
+    def _finish(self, serial: str, state: str) -> None:
+        with self.ctx.db.session() as session:
+            row = session.get(Permit, serial)
+            if row is not None:
+                row.state = state
+                if state != "held":
+                    row.finished_at = utcnow()
+
+    def _awaiting(self, caller_city: str, outcome: ProvisionOutcome) -> tuple[str, str]:
+        with self.ctx.db.session() as session:
+            row = session.get(Permit, outcome.serial_number)
+            if row is None or row.query_id != outcome.query_id:
+                raise NotFound("no such permit")
+            if row.provider != caller_city:
+                raise Forbidden(f"the permit's provider is {row.provider}, not {caller_city}")
+            if row.state != "held":
+                raise Conflict(f"the permit's query is {row.state}, not waiting for an answer")
+            requester_code = row.requester
+        requester = self.route(requester_code)
+        if requester is None:
+            raise Unavailable(f"the requester {requester_code} is no longer on the network")
+        return requester_code, requester.network_url
+
+    async def deliver(self, caller_city: str, outcome: ProvisionOutcome) -> None:
+        if outcome.status == "held":
+            raise InvalidRequest("deliver an answer or a refusal, not another hold")
+        requester, url = await asyncio.to_thread(self._awaiting, caller_city, outcome)
+        await self.peers.post(requester, url, DELIVER_PATH, outcome, ProvisionOutcome)
+        await asyncio.to_thread(self._finish, outcome.serial_number, {"provided": "answered"}.get(outcome.status, outcome.status))
+
+    # -- system management -------------------------------------------------------------
+
+    def routes(self) -> list[dict]:
+        with self.ctx.db.session() as session:
+            rows = session.execute(select(Institution.code, Institution.kind, Institution.key_id, Institution.registered_at)).all()
+        return [{"city": c, "kind": k, "key_id": key, "registered_at": at} for c, k, key, at in rows]

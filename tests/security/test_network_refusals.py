@@ -1,0 +1,184 @@
+"""The network refuses what it must, and every refusal leaves a provision record (M18, M22, M25, M28).
+
+Against the real hub and intermediate servers on real sockets: a query outside the
+permitted-query list, an expired permit, a replayed permit, a permit for another provider,
+a forged permit, a tampered ciphertext. The refused party is made to speak the protocol
+directly, with genuine certificates, tokens and request proofs: only the content is wrong.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+
+import pytest
+from fastapi.testclient import TestClient
+
+from services.intermediate_server import providing
+from shared.contracts import network as net
+from shared.trust import Principal
+from tests.unit.test_intermediate_server_support import (
+    HEALTH,
+    HUB,
+    KOSHIGAYA,
+    OP,
+    SOKA,
+    HubThread,
+    announce,
+    call,
+    hub_settings,
+    intermediate_app,
+    ledger_records,
+    listener_url,
+    nats_for,
+    network_files,
+    people,
+    register_doses,
+    registered,
+    runtime,
+    signed_post,
+    symbol_count,
+    vaccination_query,
+    wait_for_result,
+    wait_until,
+)
+
+KOSHIGAYA_SERVER = Principal("intermediate_server", KOSHIGAYA)
+SOKA_SERVER = Principal("intermediate_server", SOKA)
+
+
+@pytest.fixture
+def network(tmp_path, database_url):
+    files = network_files(tmp_path)
+    with nats_for(files, tmp_path) as nats, HubThread(hub_settings(files, nats, database_url, permit_lifetime_seconds=3)) as hub:
+        koshigaya = intermediate_app(files, nats, database_url, KOSHIGAYA, hub.url)
+        soka = intermediate_app(files, nats, database_url, SOKA, hub.url)
+        with TestClient(koshigaya) as k, TestClient(soka) as s:
+            wait_until(lambda: registered(k) and registered(s), what="registration")
+            person = people(1, seed=21)[0]
+            announce(files, nats, SOKA, [person])
+            announce(files, nats, KOSHIGAYA, [person])
+            wait_until(lambda: symbol_count(s) == 1 and symbol_count(k) == 1, what="symbols")
+            register_doses(files, nats, SOKA, [person], per_person=2)
+            yield files, nats, hub, k, s, person
+
+
+def _symbol(client, person, city) -> str:
+    from services.intermediate_server import symbols
+
+    rt = runtime(client)
+    with rt.ctx.db.session() as session:
+        return symbols.symbol_of(session, rt.tenant, person.numbers[city])
+
+
+def _permit(files, hub, koshigaya, person, **changes) -> net.SignedPermit:
+    request = net.PermitRequest(
+        query_id=changes.pop("query_id", "a" * 32),
+        provider=SOKA,
+        affair_code=net.VACCINATION_AFFAIR,
+        procedure_code=net.MOVE_IN_HISTORY_PROCEDURE,
+        item_code=net.VACCINATION_RECORDS,
+        requester_symbol=_symbol(koshigaya, person, KOSHIGAYA),
+    ).model_copy(update=changes)
+    response = signed_post(files, KOSHIGAYA_SERVER, "provision_network", hub.url, net.PERMITS_PATH, request)
+    assert response.status_code == 200, response.text
+    return net.SignedPermit.model_validate_json(response.content)
+
+
+def _deliver_as_hub(files, server, path: str, payload):
+    return signed_post(files, HUB, f"intermediate_server@{runtime(server).tenant}", listener_url(server), path, payload)
+
+
+def test_a_query_outside_the_list_is_refused_by_the_hub_and_recorded_on_both_sides(network):
+    files, nats, hub, koshigaya, soka, person = network
+    # The vaccination procedure may not ask for local-tax information.
+    outside = vaccination_query(person, affair_code="JM01400000000001", procedure_code=net.MOVE_IN_HISTORY_PROCEDURE, item_code=net.LOCAL_TAX)
+    accepted = call(files, nats, HEALTH[KOSHIGAYA], OP["intermediate_server.query"], KOSHIGAYA, outside)
+    result = wait_for_result(files, nats, KOSHIGAYA, accepted.query_id)
+    assert result.status == "refused" and "permitted-query list" in result.refusal_reason
+    assert result.records is None
+    hub_records = ledger_records(hub)
+    assert [(r.outcome, r.item_code) for r in hub_records] == [("permit_refused", net.LOCAL_TAX)]
+    assert "may not ask for the item" in hub_records[0].refusal_reason
+    asked = ledger_records(koshigaya)
+    assert [(r.kind, r.outcome, r.serial_number) for r in asked] == [("query", "refused", hub_records[0].serial_number)]
+    assert ledger_records(soka) == []  # nothing reached the provider
+
+
+def test_an_expired_permit_is_refused_by_the_hub_and_by_the_provider(network):
+    files, _nats, hub, koshigaya, soka, person = network
+    permit = _permit(files, hub, koshigaya, person)
+    time.sleep(3.2)  # the hub was started with three-second permits
+    relayed = signed_post(files, KOSHIGAYA_SERVER, "provision_network", hub.url, net.QUERIES_PATH, net.SentQuery(permit=permit))
+    assert relayed.status_code == 403 and "expired" in relayed.json()["detail"]
+    direct = _deliver_as_hub(files, soka, net.PROVIDE_PATH, net.RoutedQuery(permit=permit, provider_symbol=_symbol(soka, person, SOKA)))
+    assert direct.status_code == 200 and direct.json()["status"] == "refused" and "expired" in direct.json()["refusal_reason"]
+    assert direct.json()["answer"] is None
+    assert [(r.outcome, r.refusal_reason) for r in ledger_records(hub)][-1] == ("permit_refused", "the permit has expired")
+    assert [(r.kind, r.outcome, r.refusal_reason) for r in ledger_records(soka)] == [("provision", "refused", "the permit has expired")]
+
+
+def test_a_replayed_permit_is_refused_by_the_hub_and_by_the_provider(network):
+    files, _nats, hub, koshigaya, soka, person = network
+    permit = _permit(files, hub, koshigaya, person)
+    first = signed_post(files, KOSHIGAYA_SERVER, "provision_network", hub.url, net.QUERIES_PATH, net.SentQuery(permit=permit))
+    assert first.status_code == 200 and first.json()["status"] == "provided"
+    again = signed_post(files, KOSHIGAYA_SERVER, "provision_network", hub.url, net.QUERIES_PATH, net.SentQuery(permit=permit))
+    assert again.status_code == 403 and "already been used" in again.json()["detail"]
+    # A copy of what the hub delivered, delivered again: the provider has seen its serial number.
+    replay = _deliver_as_hub(files, soka, net.PROVIDE_PATH, net.RoutedQuery(permit=permit, provider_symbol=_symbol(soka, person, SOKA)))
+    assert replay.json()["status"] == "refused" and replay.json()["answer"] is None
+    assert [r.outcome for r in ledger_records(hub)] == ["permit_issued", "permit_refused"]
+    assert [(r.outcome, r.refusal_reason) for r in ledger_records(soka)] == [("provided", None), ("refused", "the permit has already been used")]
+
+
+def test_a_permit_for_another_provider_or_a_forged_one_is_refused_and_recorded(network):
+    files, _nats, hub, koshigaya, _soka, person = network
+    permit = _permit(files, hub, koshigaya, person)  # for Soka
+    misrouted = _deliver_as_hub(files, koshigaya, net.PROVIDE_PATH, net.RoutedQuery(permit=permit, provider_symbol=_symbol(koshigaya, person, KOSHIGAYA)))
+    assert misrouted.json()["status"] == "refused" and "for the provider 112216" in misrouted.json()["refusal_reason"]
+    forged = permit.model_copy(update={"permit": permit.permit.model_copy(update={"provider": KOSHIGAYA})})
+    rewritten = _deliver_as_hub(files, koshigaya, net.PROVIDE_PATH, net.RoutedQuery(permit=forged, provider_symbol=_symbol(koshigaya, person, KOSHIGAYA)))
+    assert rewritten.json()["status"] == "refused" and "signature" in rewritten.json()["refusal_reason"]
+    refused = [(r.kind, r.outcome) for r in ledger_records(koshigaya)]
+    assert refused == [("provision", "refused"), ("provision", "refused")]
+    # Nor does the hub relay a forged permit.
+    relayed = signed_post(files, KOSHIGAYA_SERVER, "provision_network", hub.url, net.QUERIES_PATH, net.SentQuery(permit=forged))
+    assert relayed.status_code == 403 and "signature" in relayed.json()["detail"]
+    assert ledger_records(hub)[-1].outcome == "permit_refused"
+
+
+def test_only_the_hub_may_deliver_queries_to_an_intermediate_server(network):
+    files, _nats, hub, koshigaya, soka, person = network
+    permit = _permit(files, hub, koshigaya, person)
+    routed = net.RoutedQuery(permit=permit, provider_symbol=_symbol(soka, person, SOKA))
+    as_neighbour = signed_post(files, KOSHIGAYA_SERVER, f"intermediate_server@{SOKA}", listener_url(soka), net.PROVIDE_PATH, routed)
+    assert as_neighbour.status_code == 403
+    assert ledger_records(soka) == []
+
+
+def test_a_tampered_answer_is_refused_by_the_requester_and_recorded(network):
+    files, nats, _hub, koshigaya, soka, person = network
+    benefits = vaccination_query(person, affair_code="JM01400000000002", procedure_code="JT01400000002701", item_code=net.VACCINATION_BENEFITS)
+    accepted = call(files, nats, HEALTH[KOSHIGAYA], OP["intermediate_server.query"], KOSHIGAYA, benefits)
+    held = wait_for_result(files, nats, KOSHIGAYA, accepted.query_id, final=False)
+    assert held.status == "held"
+    # The genuine answer, sealed as the provider would seal it, with one bit flipped on the way.
+    rt = runtime(soka)
+    (item,) = providing.waiting(rt)
+    with rt.ctx.db.session() as session:
+        from services.intermediate_server.models import ReviewItem
+
+        signed = net.SignedPermit.model_validate_json(session.get(ReviewItem, (rt.tenant, item["serial_number"])).permit)
+    sealed = providing._sealed_for(signed, [])
+    raw = bytearray(base64.b64decode(sealed.ciphertext))
+    raw[-5] ^= 0x01
+    tampered = sealed.model_copy(update={"ciphertext": base64.b64encode(bytes(raw)).decode()})
+    outcome = net.ProvisionOutcome(serial_number=held.serial_number, query_id=held.query_id, status="provided", answer=tampered)
+    delivered = _deliver_as_hub(files, koshigaya, net.DELIVER_PATH, outcome)
+    assert delivered.status_code == 200
+    result = wait_for_result(files, nats, KOSHIGAYA, accepted.query_id)
+    assert result.status == "failed" and "does not open" in result.refusal_reason and result.records is None
+    received = ledger_records(koshigaya)[-1]
+    assert (received.kind, received.outcome) == ("answer_received", "refused")
+    assert "does not open" in received.refusal_reason

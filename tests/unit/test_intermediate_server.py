@@ -1,0 +1,108 @@
+"""The intermediate server and the hub together, over real sockets: symbols, the provision
+database, a query answered end to end, the review queue, retention, statistics.
+
+Each test runs the hub (mutual TLS, its own database and ledger), the intermediate servers
+of Koshigaya and Soka (their apps, with their network listeners on real sockets) and a
+real nats-server with the stack's users and permissions; the business systems' calls are
+made on the bus under their own identities.
+"""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from shared.contracts import network as net
+from shared.errors import Conflict, Forbidden, InvalidRequest
+from tests.unit.test_intermediate_server_support import (
+    HEALTH,
+    KOSHIGAYA,
+    OP,
+    SOKA,
+    HubThread,
+    announce,
+    call,
+    hub_settings,
+    intermediate_app,
+    ledger_records,
+    nats_for,
+    network_files,
+    people,
+    register_doses,
+    registered,
+    symbol_count,
+    vaccination_query,
+    wait_for_result,
+    wait_until,
+)
+
+
+@pytest.fixture
+def network(tmp_path, database_url):
+    files = network_files(tmp_path)
+    with nats_for(files, tmp_path) as nats, HubThread(hub_settings(files, nats, database_url)) as hub:
+        koshigaya = intermediate_app(files, nats, database_url, KOSHIGAYA, hub.url)
+        soka = intermediate_app(files, nats, database_url, SOKA, hub.url)
+        with TestClient(koshigaya) as k, TestClient(soka) as s:
+            wait_until(lambda: registered(k) and registered(s), what="both servers to register with the hub")
+            yield files, nats, hub, k, s
+
+
+def test_a_move_in_query_is_answered_from_the_neighbours_copy_and_recorded_on_every_side(network):
+    files, nats, hub, koshigaya, soka = network
+    person, stranger = people(2)
+    announce(files, nats, SOKA, [person, stranger])
+    announce(files, nats, KOSHIGAYA, [person])
+    wait_until(lambda: symbol_count(soka) == 2 and symbol_count(koshigaya) == 1, what="symbols")
+    stored = register_doses(files, nats, SOKA, [person, stranger], per_person=4)
+    assert stored == net.CopyImportReply(item_code=net.VACCINATION_RECORDS, people=2, records=8)
+
+    accepted = call(files, nats, HEALTH[KOSHIGAYA], OP["intermediate_server.query"], KOSHIGAYA, vaccination_query(person))
+    assert isinstance(accepted, net.QueryAccepted) and accepted.status == "pending"
+    result = wait_for_result(files, nats, KOSHIGAYA, accepted.query_id)
+
+    assert result.status == "answered", result.refusal_reason
+    assert [r["lot_number"] for r in result.records] == ["LOT0X1000", "LOT0X1001", "LOT0X1002", "LOT0X1003"]
+    assert result.integrated_address_number == person.numbers[KOSHIGAYA]
+    asked = [(r.kind, r.outcome, r.person_key) for r in ledger_records(koshigaya)]
+    assert asked == [("query", "requested", person.numbers[KOSHIGAYA]), ("answer_received", "provided", person.numbers[KOSHIGAYA])]
+    provided = [(r.kind, r.outcome, r.person_key, r.requester) for r in ledger_records(soka)]
+    assert provided == [("provision", "provided", person.numbers[SOKA], KOSHIGAYA)]
+    permits = [(r.kind, r.outcome, r.requester, r.provider) for r in ledger_records(hub)]
+    assert permits == [("permit", "permit_issued", KOSHIGAYA, SOKA)]
+    serials = {r.serial_number for r in ledger_records(koshigaya) + ledger_records(soka) + ledger_records(hub)}
+    assert serials == {result.serial_number}
+
+
+def test_a_query_for_a_person_without_a_symbol_or_for_an_unentitled_affair_is_refused_and_recorded(network):
+    files, nats, _hub, koshigaya, _soka = network
+    (person,) = people(1, seed=11)
+    no_symbol = call(files, nats, HEALTH[KOSHIGAYA], OP["intermediate_server.query"], KOSHIGAYA, vaccination_query(person))
+    assert isinstance(no_symbol, Conflict)
+    other_affair = vaccination_query(person, affair_code="JM00800000000001", procedure_code="JT00800000000101", item_code=net.LOCAL_TAX)
+    unentitled = call(files, nats, HEALTH[KOSHIGAYA], OP["intermediate_server.query"], KOSHIGAYA, other_affair)
+    assert isinstance(unentitled, Forbidden)
+    records = ledger_records(koshigaya)
+    assert [(r.kind, r.outcome) for r in records] == [("query", "refused"), ("query", "refused")]
+    assert "no symbol" in records[0].refusal_reason and "not entitled" in records[1].refusal_reason
+
+
+def test_a_malformed_import_is_refused_with_its_reasons_and_stores_nothing(network):
+    files, nats, _hub, _koshigaya, _soka = network
+    good, bad = people(2, seed=5)
+    request = net.CopyImport(
+        item_code=net.VACCINATION_RECORDS,
+        people=[
+            net.PersonCopy(integrated_address_number=good.numbers[SOKA], records=[{"record_type": "measles", "inoculation_date": "2020-01-10"}]),
+            net.PersonCopy(
+                integrated_address_number=bad.numbers[SOKA],
+                records=[{"record_type": "measles", "inoculation_date": "2020-02-30"}, {"record_type": "bcg", "inoculation_date": "2020-03-01", "blood_type": "A"}],
+            ),
+        ],
+    )
+    refused = call(files, nats, HEALTH[SOKA], OP["intermediate_server.register_copies"], SOKA, request)
+    assert isinstance(refused, InvalidRequest)
+    locations = {tuple(e["loc"]) for e in refused.extensions["errors"]}
+    assert locations == {("people", 1, "records", 0, "inoculation_date"), ("people", 1, "records", 1, "blood_type")}
+    digests = call(files, nats, HEALTH[SOKA], OP["intermediate_server.copy_digests"], SOKA, net.CopyDigestRequest(item_code=net.VACCINATION_RECORDS))
+    assert digests.digests == []

@@ -1,0 +1,88 @@
+"""Items flagged no-auto-response (自動応答不可, M26) wait for a reviewer at the provider, and
+the answer travels only once released; a refusal travels instead when refused."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from renkei.testkit import staff_headers
+from shared.contracts import network as net
+from tests.unit.test_intermediate_server_support import (
+    HEALTH,
+    KOSHIGAYA,
+    OP,
+    SOKA,
+    HubThread,
+    announce,
+    call,
+    hub_settings,
+    intermediate_app,
+    ledger_records,
+    nats_for,
+    network_files,
+    people,
+    registered,
+    symbol_count,
+    vaccination_query,
+    wait_for_result,
+    wait_until,
+)
+
+BENEFIT = {"benefit_kind": "medical_expenses", "decided_on": "2021-06-01", "amount_yen": 48000}
+
+
+@pytest.fixture
+def network(tmp_path, database_url):
+    files = network_files(tmp_path)
+    with nats_for(files, tmp_path) as nats, HubThread(hub_settings(files, nats, database_url)) as hub:
+        koshigaya = intermediate_app(files, nats, database_url, KOSHIGAYA, hub.url)
+        soka = intermediate_app(files, nats, database_url, SOKA, hub.url)
+        with TestClient(koshigaya) as k, TestClient(soka) as s:
+            wait_until(lambda: registered(k) and registered(s), what="registration")
+            persons = people(2, seed=61)
+            announce(files, nats, SOKA, persons)
+            announce(files, nats, KOSHIGAYA, persons)
+            wait_until(lambda: symbol_count(s) == 2 and symbol_count(k) == 2, what="symbols")
+            copy = net.CopyImport(item_code=net.VACCINATION_BENEFITS, people=[net.PersonCopy(integrated_address_number=p.numbers[SOKA], records=[BENEFIT]) for p in persons])
+            assert call(files, nats, HEALTH[SOKA], OP["intermediate_server.register_copies"], SOKA, copy).records == 2
+            yield files, nats, k, s, persons
+
+
+def _ask_benefits(files, nats, person) -> net.QueryResult:
+    query = vaccination_query(person, affair_code="JM01400000000002", procedure_code="JT01400000002701", item_code=net.VACCINATION_BENEFITS)
+    accepted = call(files, nats, HEALTH[KOSHIGAYA], OP["intermediate_server.query"], KOSHIGAYA, query)
+    return wait_for_result(files, nats, KOSHIGAYA, accepted.query_id, final=False)
+
+
+def test_a_held_answer_travels_only_once_a_reviewer_releases_it(network):
+    files, nats, koshigaya, soka, (person, _) = network
+    held = _ask_benefits(files, nats, person)
+    assert held.status == "held" and held.records is None
+    reviewer = staff_headers(soka, ["provision_reviewer"])
+    (waiting,) = soka.get("/review", headers=reviewer).json()
+    assert waiting["serial_number"] == held.serial_number and waiting["integrated_address_number"] == person.numbers[SOKA]
+    assert soka.get(f"/copies/{person.numbers[SOKA]}", headers=reviewer).json()["items"][0]["records"] == [BENEFIT]
+    operator = staff_headers(soka, ["query_operator"])
+    assert soka.post(f"/review/{held.serial_number}/release", headers=operator).status_code == 403
+    released = soka.post(f"/review/{held.serial_number}/release", headers=reviewer)
+    assert released.status_code == 200 and released.json()["status"] == "released"
+    assert soka.post(f"/review/{held.serial_number}/release", headers=reviewer).status_code == 409  # decided once
+    result = wait_for_result(files, nats, KOSHIGAYA, held.query_id)
+    assert result.status == "answered" and result.records == [BENEFIT]
+    assert [r.outcome for r in ledger_records(soka)] == ["held_for_review", "released"]
+    assert [(r.kind, r.outcome) for r in ledger_records(koshigaya)] == [("query", "requested"), ("answer_received", "provided")]
+    assert soka.get("/review", headers=reviewer).json() == []
+
+
+def test_a_refused_review_reaches_the_requester_as_a_refusal_with_its_reason(network):
+    files, nats, koshigaya, soka, (_, person) = network
+    held = _ask_benefits(files, nats, person)
+    reviewer = staff_headers(soka, ["provision_reviewer"])
+    assert soka.post(f"/review/{held.serial_number}/refuse", headers=reviewer, json={}).status_code == 422  # a refusal needs its reason
+    refused = soka.post(f"/review/{held.serial_number}/refuse", headers=reviewer, json={"reason": "本人確認中のため回答保留"})
+    assert refused.status_code == 200
+    result = wait_for_result(files, nats, KOSHIGAYA, held.query_id)
+    assert result.status == "refused" and "本人確認中のため回答保留" in result.refusal_reason and result.records is None
+    assert [(r.outcome, r.refusal_reason) for r in ledger_records(soka)] == [("held_for_review", None), ("refused", "本人確認中のため回答保留")]
+    assert ledger_records(koshigaya)[-1].outcome == "refused"
