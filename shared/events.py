@@ -30,6 +30,7 @@ from shared.contracts import Event
 from shared.db import Database
 from shared.errors import Problem
 from shared.models import InboxEntry, OutboxMessage, utcnow
+from shared.observability import Metrics
 
 log = structlog.get_logger("renkei.events")
 
@@ -158,8 +159,10 @@ class EventConsumer:
         handler: EventHandler,
         batch: int = 100,
         ack_wait_seconds: float = 30,
+        metrics: Metrics | None = None,
     ) -> None:
         self._db = db
+        self._metrics = metrics
         self._js = js
         self.name = f"{consumer}__{event.name}"
         self._event = event
@@ -207,6 +210,11 @@ class EventConsumer:
             messages = await self._subscription.fetch(self._batch, timeout=timeout)
         except NatsTimeout:
             return 0
+        if self._metrics is not None and messages:
+            self._metrics.consumer_pending.labels(self._event.key).set(messages[-1].metadata.num_pending)
+            redelivered = sum(1 for msg in messages if msg.metadata.num_delivered > 1)
+            if redelivered:
+                self._metrics.consumer_redeliveries.labels(self._event.key).inc(redelivered)
         for msg in messages:
             msg_id = (msg.headers or {}).get(MSG_ID_HEADER) or f"{msg.metadata.stream}:{msg.metadata.sequence.stream}"
             try:

@@ -75,6 +75,27 @@ class Metrics:
             "renkei_outbox_backlog", "Outbox messages not yet stored by JetStream", registry=self.registry
         )
         self.ready = Gauge("renkei_ready", "1 when the service is ready", registry=self.registry)
+        self.consumer_pending = Gauge(
+            "renkei_consumer_pending", "Events not yet delivered to this service's durable consumer (JetStream consumer lag)", ["event"], registry=self.registry
+        )
+        self.consumer_redeliveries = Counter(
+            "renkei_consumer_redeliveries", "Events JetStream delivered again to this service", ["event"], registry=self.registry
+        )
+        self.ledger_records = Gauge("renkei_ledger_records", "Records in the service's provision-record ledger", registry=self.registry)
+        self.ledger_checkpoint_age = Gauge(
+            "renkei_ledger_checkpoint_age_seconds", "Age of the ledger's latest signed checkpoint", registry=self.registry
+        )
+        self.provision_records = Counter(
+            "renkei_provision_records",
+            "Provision records appended: queries, answers, provisions, permits and their refusals, by item",
+            ["kind", "outcome", "item"],
+            registry=self.registry,
+        )
+
+    def observe_records(self, records) -> None:
+        """Count provision records once their batch is committed (``Ledger.observer``)."""
+        for record in records:
+            self.provision_records.labels(record.kind, record.outcome, record.item_code).inc()
 
     def observe_bus(self, operation: str, outcome: str, seconds: float) -> None:
         self.bus_requests.labels(operation, outcome).inc()

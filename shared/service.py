@@ -163,6 +163,7 @@ async def start(ctx: ServiceContext, spec: ServiceSpec) -> list[asyncio.Task]:
     if spec.keeps_ledger:
         tenant = settings.city or HUB_TENANT
         ctx.ledger = Ledger(ctx.db.engine, tenant, signing_key(settings.data_dir, ctx.principal))
+        ctx.ledger.observer = ctx.metrics.observe_records
     await _connect(ctx)
     served: dict[str, HandlerFactory] = {"ping": answer_ping}
     if ctx.ledger is not None and f"{spec.name}.ledger_checkpoint" in ctx.registry.operations:
@@ -179,7 +180,7 @@ async def start(ctx: ServiceContext, spec: ServiceSpec) -> list[asyncio.Task]:
     if ctx.ledger is not None:
         tasks.append(asyncio.create_task(_retention_loop(ctx), name="ledger-retention"))
     for key, factory in spec.consumed.items():
-        consumer = EventConsumer(ctx.db, js, spec.name, ctx.registry.events[key], settings.city, factory(ctx))
+        consumer = EventConsumer(ctx.db, js, spec.name, ctx.registry.events[key], settings.city, factory(ctx), metrics=ctx.metrics)
         tasks.append(asyncio.create_task(consumer.run(), name=f"consumer-{consumer.name}"))
     return tasks
 
@@ -257,6 +258,11 @@ def health_router() -> APIRouter:
         ctx: ServiceContext = request.app.state.context
         if ctx.relay is not None:
             ctx.metrics.outbox_backlog.set(outbox_backlog(ctx.db))
+        if ctx.ledger is not None:
+            ctx.metrics.ledger_records.set(ctx.ledger.tree_size())
+            latest = ctx.ledger.latest_checkpoint()
+            if latest is not None:
+                ctx.metrics.ledger_checkpoint_age.set(max((datetime.now(UTC) - latest.made_at).total_seconds(), 0.0))
         return Response(generate_latest(ctx.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     return router

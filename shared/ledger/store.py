@@ -72,6 +72,8 @@ class Ledger(LedgerReader):
         super().__init__(engine, tenant)
         self._key = signing_key
         self._clock = clock
+        #: Told of each batch of records once it is committed (the service's metrics).
+        self.observer: Callable[[Sequence[ProvisionRecord]], None] | None = None
         self._ensure_tree_row()
 
     def _now(self) -> datetime:
@@ -161,6 +163,8 @@ class Ledger(LedgerReader):
         with self._engine.connect() as conn:
             receipts = self._append_locked(conn, self._lock(conn), prepared)
             conn.commit()
+        if self.observer is not None:
+            self.observer([entry for entry, _ in prepared])
         return receipts
 
     def checkpoint(self) -> Checkpoint:

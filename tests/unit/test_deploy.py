@@ -149,7 +149,15 @@ def test_the_dashboard_asks_only_for_metrics_the_services_expose():
         for target in panel["targets"]:
             asked.update(re.findall(r"\b(renkei_[a-z_]+)", target["expr"]))
     assert asked and asked <= exposed, asked - exposed
-    assert {"renkei_ready", "renkei_outbox_backlog", "renkei_http_request_duration_seconds_bucket"} <= asked
+    assert {
+        "renkei_ready",
+        "renkei_outbox_backlog",
+        "renkei_http_request_duration_seconds_bucket",
+        "renkei_consumer_pending",
+        "renkei_ledger_records",
+        "renkei_ledger_checkpoint_age_seconds",
+        "renkei_provision_records_total",
+    } <= asked
 
 
 # --- Kubernetes ---------------------------------------------------------------------------

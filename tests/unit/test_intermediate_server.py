@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import pytest
 from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
 
 from shared.contracts import network as net
 from shared.errors import Conflict, Forbidden, InvalidRequest
@@ -35,6 +36,11 @@ from tests.unit.test_intermediate_server_support import (
     wait_for_result,
     wait_until,
 )
+
+
+def scrape(client: TestClient) -> dict[tuple, float]:
+    text = client.get("/metrics").text
+    return {(m.name, tuple(sorted(m.labels.items()))): m.value for family in text_string_to_metric_families(text) for m in family.samples}
 
 
 @pytest.fixture
@@ -72,6 +78,16 @@ def test_a_move_in_query_is_answered_from_the_neighbours_copy_and_recorded_on_ev
     assert permits == [("permit", "permit_issued", KOSHIGAYA, SOKA)]
     serials = {r.serial_number for r in ledger_records(koshigaya) + ledger_records(soka) + ledger_records(hub)}
     assert serials == {result.serial_number}
+
+    # What the operators see of it on /metrics: records by item, ledger size, consumer lag.
+    scraped = scrape(koshigaya)
+    item = net.VACCINATION_RECORDS
+    assert scraped[("renkei_provision_records_total", (("item", item), ("kind", "query"), ("outcome", "requested")))] == 1
+    assert scraped[("renkei_provision_records_total", (("item", item), ("kind", "answer_received"), ("outcome", "provided")))] == 1
+    assert scraped[("renkei_ledger_records", ())] == 2
+    assert scraped[("renkei_consumer_pending", (("event", "integrated_address.events.number_assigned"),))] == 0
+    koshigaya.app.state.context.ledger.checkpoint()
+    assert 0 <= scrape(koshigaya)[("renkei_ledger_checkpoint_age_seconds", ())] < 3600
 
 
 def test_a_query_for_a_person_without_a_symbol_or_for_an_unentitled_affair_is_refused_and_recorded(network):
