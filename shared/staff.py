@@ -29,7 +29,7 @@ from sqlalchemy import select
 from shared.db import Database
 from shared.errors import Conflict, Forbidden, InvalidRequest, Unauthenticated
 from shared.http import Audited
-from shared.models import StaffAccount, StaffSession, utcnow
+from shared.models import StaffAccount, StaffSession, as_utc, utcnow
 from shared.oplog import Actor
 
 TOKEN_PREFIX = "rks_"
@@ -60,11 +60,6 @@ class NewAccount:
 
 def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
-
-
-def _aware(moment: datetime) -> datetime:
-    """SQLite gives back naive datetimes; they were stored in UTC."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=utcnow().tzinfo)
 
 
 class StaffDirectory:
@@ -113,7 +108,7 @@ class StaffDirectory:
             if account is None or not account.active:
                 _hasher.hash(password)  # spend the same time as for a real account
                 raise Unauthenticated("unknown user or wrong password or code")
-            if account.locked_until and _aware(account.locked_until) > now:
+            if account.locked_until and as_utc(account.locked_until) > now:
                 raise Unauthenticated("account locked after repeated failures; try later")
             if not (self._password_ok(account.password_hash, password) and pyotp.TOTP(account.totp_secret).verify(totp_code, valid_window=1)):
                 account.failures += 1
@@ -144,10 +139,10 @@ class StaffDirectory:
             found = session.get(StaffSession, _token_hash(token))
             if found is None or found.ended_at is not None:
                 raise Unauthenticated("no such session; sign in again")
-            if _aware(found.expires_at) <= now:
+            if as_utc(found.expires_at) <= now:
                 found.ended_at, found.end_reason = now, "expired"
                 raise_after = "session expired; sign in again"
-            elif _aware(found.last_seen_at) + self._idle <= now:
+            elif as_utc(found.last_seen_at) + self._idle <= now:
                 found.ended_at, found.end_reason = now, "idle"
                 raise_after = "session ended after inactivity; sign in again"
             else:

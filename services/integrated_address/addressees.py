@@ -18,8 +18,6 @@ feed and lookups, free of any transport.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -32,7 +30,7 @@ from shared.db import insert_ignoring_conflicts
 from shared.errors import Conflict, Forbidden, NotFound, Problem
 from shared.events import enqueue
 from shared.ids import validate_name
-from shared.models import utcnow
+from shared.models import as_utc, utcnow
 
 #: How many fresh numbers to draw before giving up (a clash is one in a billion per draw).
 MAX_DRAWS = 8
@@ -48,12 +46,6 @@ STATUS_AFTER = {
 
 ITEM_COLUMNS = ("name", "name_kana", "sex", "birth_date", "address")
 
-
-def aware(moment: datetime | None) -> datetime | None:
-    """SQLite gives back naive datetimes; they were stored in UTC."""
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=UTC)
 
 
 def by_my_number(session: Session, my_number: str) -> Addressee | None:
@@ -152,7 +144,7 @@ def apply_resident_change(session: Session, city: str, change: ResidentChanged) 
     Its first statement is a write (the change's id), so that on SQLite the transaction
     holds the write lock before it reads anything.
     """
-    recorded_at = aware(change.recorded_at)
+    recorded_at = as_utc(change.recorded_at)
     first_time = insert_ignoring_conflicts(
         session,
         AppliedChange.__table__,
@@ -171,7 +163,7 @@ def apply_resident_change(session: Session, city: str, change: ResidentChanged) 
         if inserted:
             announce(session, city, row)
             return "created"
-    last = aware(row.last_change_at)
+    last = as_utc(row.last_change_at)
     if last is not None and recorded_at < last:
         session.get(AppliedChange, change.change_id).outcome = "stale"
         return "stale"

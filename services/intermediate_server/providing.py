@@ -25,7 +25,7 @@ from sqlalchemy import func, select, update
 from services.intermediate_server import copies, permitted, symbols
 from services.intermediate_server.models import ReviewItem, UsedPermit
 from services.intermediate_server.recorder import provision_record
-from services.intermediate_server.runtime import Runtime, aware
+from services.intermediate_server.runtime import Runtime
 from shared.contracts.network import (
     HUB_PRINCIPAL,
     KEY_STATEMENT_LABEL,
@@ -41,7 +41,7 @@ from shared.contracts.network import (
 from shared.crypto import SUITE_NAME, SignatureMismatch, b64decode, b64encode, seal, verify_document
 from shared.db import insert_ignoring_conflicts
 from shared.errors import Conflict, InvalidRequest, NotFound
-from shared.models import utcnow
+from shared.models import as_utc, utcnow
 
 
 @dataclass(frozen=True)
@@ -179,7 +179,7 @@ def waiting(rt: Runtime, limit: int = 200) -> list[dict]:
                 "item_code": r.item_code,
                 "integrated_address_number": r.integrated_address_number,
                 "state": r.state,
-                "received_at": aware(r.received_at),
+                "received_at": as_utc(r.received_at),
             }
             for r in rows
         ]
@@ -234,7 +234,7 @@ async def decide_review(rt: Runtime, serial: str, reviewer: str, release: bool, 
             "procedure_code": item.procedure_code,
             "item_code": item.item_code,
             "serial_number": item.serial_number,
-            "requested_at": aware(item.received_at),
+            "requested_at": as_utc(item.received_at),
             "person_key": item.integrated_address_number,
         }
         base = {"serial_number": item.serial_number, "query_id": item.query_id}

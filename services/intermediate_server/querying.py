@@ -28,7 +28,7 @@ from sqlalchemy import select, update
 from services.intermediate_server import symbols
 from services.intermediate_server.models import QueryRow
 from services.intermediate_server.recorder import answer_record, query_record
-from services.intermediate_server.runtime import Runtime, aware
+from services.intermediate_server.runtime import Runtime
 from shared.contracts.network import (
     FINAL_STATUSES,
     QUERY_ANSWERED,
@@ -47,7 +47,7 @@ from shared.contracts.network import (
 from shared.crypto import OpenError, b64decode
 from shared.errors import Conflict, NotFound, Problem, Unavailable
 from shared.events import enqueue
-from shared.models import utcnow
+from shared.models import as_utc, utcnow
 
 log = structlog.get_logger("renkei.intermediate_server.query")
 
@@ -75,7 +75,7 @@ class QueryFacts:
             row.affair_code,
             row.procedure_code,
             row.item_code,
-            aware(row.requested_at),
+            as_utc(row.requested_at),
         )
 
     def codes(self) -> dict[str, str]:
@@ -355,6 +355,6 @@ def result(rt: Runtime, query_id: str, requested_by: str | None) -> QueryResult:
             serial_number=row.serial_number,
             records=json.loads(row.records) if row.records is not None else None,
             refusal_reason=row.refusal_reason,
-            requested_at=aware(row.requested_at),
-            answered_at=aware(row.answered_at),
+            requested_at=as_utc(row.requested_at),
+            answered_at=as_utc(row.answered_at),
         )

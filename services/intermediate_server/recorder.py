@@ -1,10 +1,9 @@
 """Provision records (情報提供等記録, M28): the one way this server writes its ledger.
 
 Every query, answer received, provision and refusal is made here into a ``ProvisionRecord``
-and appended through ``Recorder.record``, which returns only once the record is durable,
-so that nothing is sent or answered before its record exists. Records arriving together
-are appended as one batch (one transaction, one seal): concurrent queries share a commit
-rather than queueing for one each.
+and appended through the kernel's ``Recorder`` (``shared.ledger.recorder``), which returns
+only once the record is durable, so that nothing is sent or answered before its record
+exists; concurrent queries share a batch.
 
 Who records what: the requester's server its query (``query``: requested, or refused with
 the hub's reason) and the answer's arrival (``answer_received``: provided or refused); the
@@ -14,45 +13,9 @@ refused). The hub records its permits in its own ledger.
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime
 
-from shared.ledger import AppendReceipt, Ledger, ProvisionRecord
-
-MAX_BATCH = 500
-
-
-class Recorder:
-    def __init__(self, ledger: Ledger) -> None:
-        self._ledger = ledger
-        self._pending: list[tuple[ProvisionRecord, asyncio.Future]] = []
-        self._flushing = False
-        self._task: asyncio.Task | None = None
-
-    async def record(self, record: ProvisionRecord) -> AppendReceipt:
-        future = asyncio.get_running_loop().create_future()
-        self._pending.append((record, future))
-        if not self._flushing:
-            self._flushing = True
-            self._task = asyncio.create_task(self._flush())
-        return await future
-
-    async def _flush(self) -> None:
-        try:
-            while self._pending:
-                batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
-                try:
-                    receipts = await asyncio.to_thread(self._ledger.append_many, [record for record, _ in batch])
-                except Exception as exc:  # nothing of the batch was written: each caller learns it
-                    for _, future in batch:
-                        if not future.done():
-                            future.set_exception(exc)
-                    continue
-                for (_, future), receipt in zip(batch, receipts):
-                    if not future.done():
-                        future.set_result(receipt)
-        finally:
-            self._flushing = False
+from shared.ledger import ProvisionRecord
 
 
 def query_record(

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import weakref
 from collections.abc import Awaitable, Callable, Coroutine
-from datetime import UTC, datetime
+from datetime import datetime
 
 import structlog
 from sqlalchemy import select
@@ -24,7 +24,6 @@ from services.intermediate_server.config import Settings
 from services.intermediate_server.hub_client import HubClient
 from services.intermediate_server.listener import NetworkListener
 from services.intermediate_server.models import BatchRun
-from services.intermediate_server.recorder import Recorder
 from shared.contracts.network import (
     HUB_PRINCIPAL,
     KEY_STATEMENT_LABEL,
@@ -36,6 +35,7 @@ from shared.contracts.network import (
 )
 from shared.crypto import SUITE_NAME, AnswerKeyPair, sign_document
 from shared.errors import Unavailable
+from shared.ledger.recorder import Recorder
 from shared.models import utcnow
 from shared.pki import tls_files
 from shared.service import ServiceContext
@@ -55,12 +55,6 @@ def runtime_of(ctx: ServiceContext) -> Runtime:
         runtime = _RUNTIMES[ctx.db] = Runtime(ctx)
     return runtime
 
-
-def aware(moment: datetime | None) -> datetime | None:
-    """SQLite gives back naive datetimes; they were stored in UTC."""
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=UTC)
 
 
 class Runtime:

@@ -14,9 +14,10 @@ from sqlalchemy import String, func, select
 
 from services.intermediate_server import delivery, providing, symbols
 from services.intermediate_server.models import ResultDeletion
-from services.intermediate_server.runtime import Runtime, aware
+from services.intermediate_server.runtime import Runtime
 from shared.contracts.network import BatchStatus, DailyFigure, SystemStatus
 from shared.ledger.models import provision_records
+from shared.models import as_utc
 
 
 def record_figures(engine, tenant: str, since: datetime) -> list[DailyFigure]:
@@ -38,7 +39,7 @@ def deletion_figures(session, tenant: str, since: datetime) -> list[DailyFigure]
     ).all()
     counts: dict[tuple[date, str], int] = {}
     for deleted_at, reason in rows:
-        key = (aware(deleted_at).astimezone(UTC).date(), reason)
+        key = (as_utc(deleted_at).astimezone(UTC).date(), reason)
         counts[key] = counts.get(key, 0) + 1
     return [DailyFigure(day=d, item_code=None, figure=f"deleted.{reason}", count=n) for (d, reason), n in sorted(counts.items())]
 
@@ -55,8 +56,8 @@ def system_status(rt: Runtime, days: int, now: datetime | None = None) -> System
     batches = [
         BatchStatus(
             name=row.name,
-            last_run_at=aware(row.last_run_at),
-            last_success_at=aware(row.last_success_at),
+            last_run_at=as_utc(row.last_run_at),
+            last_success_at=as_utc(row.last_success_at),
             last_error=row.last_error,
             pending=pending.get(row.name, 0),
         )

@@ -14,7 +14,7 @@ change is idempotent and never goes back in time:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -25,6 +25,7 @@ from shared.contracts.juki import IdentityRecord
 from shared.contracts.residents import ResidentChanged
 from shared.db import SQLITE_BEGIN, Database
 from shared.errors import Conflict, InvalidRequest
+from shared.models import as_utc
 
 #: The status a change of each kind leaves the person in.
 STATUS_AFTER = {"move_out": "moved_out", "death": "deceased"}
@@ -43,10 +44,6 @@ class Applied:
     def is_resident(self) -> bool:
         return self.record.status == RESIDENT
 
-
-def as_utc(moment: datetime) -> datetime:
-    """SQLite gives back naive datetimes; they were stored in UTC."""
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def apply_change(session: Session, change: ResidentChanged) -> Applied | None:

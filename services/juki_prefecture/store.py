@@ -8,7 +8,7 @@ newer one, changes nothing.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -26,10 +26,7 @@ from shared.contracts.juki import (
     range_digest,
 )
 from shared.errors import InvalidRequest
-
-
-def _utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+from shared.models import as_utc
 
 
 def store(session: Session, city: str, records: list[IdentityRecord]) -> int:
@@ -45,7 +42,7 @@ def store(session: Session, city: str, records: list[IdentityRecord]) -> int:
     for record in records:
         updated_at = record.updated_at.astimezone(UTC)
         row = held.get(record.resident_code)
-        if row is not None and _utc(row.updated_at) > updated_at:
+        if row is not None and as_utc(row.updated_at) > updated_at:
             continue
         if row is None:
             row = held[record.resident_code] = IdentityCopy(city=city, resident_code=record.resident_code)
@@ -77,7 +74,7 @@ def record_of(row: IdentityCopy) -> IdentityRecord:
         birth_date=row.birth_date,
         address=row.address,
         status=row.status,
-        updated_at=_utc(row.updated_at),
+        updated_at=as_utc(row.updated_at),
     )
 
 

@@ -29,7 +29,7 @@ from services.provision_network.config import Settings
 from services.provision_network.models import Institution, Permit
 from services.provision_network.peers import PeerClient
 from services.provision_network.permitted import match, permitted_list, signed_list
-from services.provision_network.recorder import Recorder, permit_record
+from services.provision_network.recorder import permit_record
 from shared.contracts.network import (
     DELIVER_PATH,
     KEY_STATEMENT_LABEL,
@@ -49,6 +49,7 @@ from shared.contracts.network import (
 )
 from shared.crypto import SignatureMismatch, verify_document
 from shared.errors import Conflict, Forbidden, InvalidRequest, NotFound, Unavailable
+from shared.ledger.recorder import Recorder
 from shared.models import utcnow
 from shared.pki import tls_files
 from shared.service import ServiceContext

@@ -1,51 +1,14 @@
 """The hub's provision records (情報提供等記録): the permits it issued or refused.
 
-Every record goes through ``Recorder.record``, which appends to the hub's ledger and returns
-only once the record is durable. Records arriving together are appended as one batch (one
-transaction, one seal): concurrent permits share a commit instead of queueing for one each.
+Every record goes through the kernel's ``Recorder`` (``shared.ledger.recorder``): durable
+before the permit leaves, concurrent permits sharing one batch.
 """
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime
 
-from shared.ledger import HUB_TENANT, AppendReceipt, Ledger, ProvisionRecord
-
-MAX_BATCH = 500
-
-
-class Recorder:
-    def __init__(self, ledger: Ledger) -> None:
-        self._ledger = ledger
-        self._pending: list[tuple[ProvisionRecord, asyncio.Future]] = []
-        self._flushing = False
-        self._task: asyncio.Task | None = None
-
-    async def record(self, record: ProvisionRecord) -> AppendReceipt:
-        future = asyncio.get_running_loop().create_future()
-        self._pending.append((record, future))
-        if not self._flushing:
-            self._flushing = True
-            self._task = asyncio.create_task(self._flush())
-        return await future
-
-    async def _flush(self) -> None:
-        try:
-            while self._pending:
-                batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
-                try:
-                    receipts = await asyncio.to_thread(self._ledger.append_many, [record for record, _ in batch])
-                except Exception as exc:  # nothing of the batch was written: each caller learns it
-                    for _, future in batch:
-                        if not future.done():
-                            future.set_exception(exc)
-                    continue
-                for (_, future), receipt in zip(batch, receipts):
-                    if not future.done():
-                        future.set_result(receipt)
-        finally:
-            self._flushing = False
+from shared.ledger import HUB_TENANT, ProvisionRecord
 
 
 def permit_record(

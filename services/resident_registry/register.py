@@ -25,14 +25,13 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from services.resident_registry.clock import as_utc
 from services.resident_registry.models import ResidentChange, ResidentEntry
 from services.resident_registry.schemas import PERSON_ITEMS, ChangeRequest, ChangeView
 from shared.contracts.residents import RESIDENT_CHANGED, ResidentChanged, ResidentRecord
 from shared.errors import Conflict, InvalidRequest, NotFound
 from shared.events import enqueue
 from shared.ids import generate_my_number, generate_resident_code
-from shared.models import utcnow
+from shared.models import as_utc, utcnow
 
 RESIDENT, MOVED_OUT, DECEASED = "resident", "moved_out", "deceased"
 

@@ -17,7 +17,6 @@ The integrated address number of a person with a My Number is obtained by the ca
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -35,7 +34,7 @@ from shared.contracts.residents import ResidentChanged, ResidentRecord
 from shared.db import insert_ignoring_conflicts
 from shared.errors import Conflict, Forbidden, NotFound, Problem
 from shared.ids import validate_name
-from shared.models import utcnow
+from shared.models import as_utc, utcnow
 
 MAX_DRAWS = 8
 
@@ -47,12 +46,6 @@ STATUS_AFTER = {
     "death": "deceased",
 }
 
-
-def aware(moment: datetime | None) -> datetime | None:
-    """SQLite gives back naive datetimes; they were stored in UTC."""
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=UTC)
 
 
 def _by(session: Session, column, value) -> WelfareAddressee | None:
@@ -167,7 +160,7 @@ def apply_resident_change(session: Session, change: ResidentChanged, integrated_
     Its first statement is a write (the change's id), so that on SQLite the transaction
     holds the write lock before it reads anything.
     """
-    recorded_at = aware(change.recorded_at)
+    recorded_at = as_utc(change.recorded_at)
     first_time = insert_ignoring_conflicts(
         session,
         AppliedChange.__table__,
@@ -187,7 +180,7 @@ def apply_resident_change(session: Session, change: ResidentChanged, integrated_
         row, inserted = insert_or_fetch(session, "my_number", record.my_number, {**values, "last_change_at": recorded_at})
         if inserted:
             return "created"
-    last = aware(row.last_change_at)
+    last = as_utc(row.last_change_at)
     if last is not None and recorded_at < last:
         session.get(AppliedChange, change.change_id).outcome = "stale"
         return "stale"
