@@ -1,15 +1,20 @@
 """Statistics that identify nobody (M35): counts only, small cells suppressed.
 
-A table is counts per (row, column). A count below ``min_cell`` (but not zero) is withheld
-(primary suppression). A row or column total is shown, so a row or column with exactly one
-withheld cell would give it away by subtraction: there the next smallest non-zero cell is
-withheld too (secondary suppression), until no withheld cell can be derived from one line.
-Totals that are themselves small are withheld as well. No person-level row ever leaves.
+A table is counts per (row, column) with row, column and grand totals. A count below
+``min_cell`` (but not zero) is withheld (primary suppression), and so is a small total.
+What is published then ties the withheld values together by linear equations: each row's
+cells add up to its total, each column's to its total, the row totals and the column totals
+to the grand total. A withheld value is *derivable* when those equations fix it, e.g. a
+row with one withheld cell and a published total, or a withheld row total when the grand
+total and every other row total are published. Secondary suppression withholds more
+(the smallest published non-zero cell that helps, else the smallest total that helps)
+until no withheld cell or total is derivable from anything published. No person-level row
+ever leaves.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from datetime import date
 
@@ -52,35 +57,115 @@ def _small(count: int, min_cell: int) -> bool:
     return 0 < count < min_cell
 
 
+#: The values of a table: ("cell", row, column), ("row", row), ("column", column), ("total",).
+Value = tuple[Hashable, ...]
+_MARGIN = ("margin",)
+
+
+def _ends(value: Value) -> tuple[tuple, tuple]:
+    """The value as an edge between a row node and a column node of the table with its margins.
+
+    Border the table with its totals: the row totals are one more column, the column totals
+    one more row, the grand total their corner. Every line of that bordered table says "the
+    cells add up to the total", so each withheld value is an unknown in two lines (a row and
+    a column of the bordered table): an edge between the two.
+    """
+    kind = value[0]
+    if kind == "cell":
+        return ("row", value[1]), ("column", value[2])
+    if kind == "row":
+        return ("row", value[1]), ("column", _MARGIN)
+    if kind == "column":
+        return ("row", _MARGIN), ("column", value[1])
+    return ("row", _MARGIN), ("column", _MARGIN)
+
+
+def derivable(withheld: set[Value]) -> set[Value]:
+    """The withheld values that what is published fixes.
+
+    The unknowns of the bordered table's lines are fixed exactly up to its cycles: a set of
+    withheld values forming a cycle (row, column, row, ...) can move together by +1/−1 and
+    keep every line's sum, and nothing else can move. So a withheld value is derivable
+    exactly when its edge lies on no cycle: when it is a bridge of the graph of withheld
+    values (found in linear time, Tarjan's low-link).
+    """
+    edges = [(value, *_ends(value)) for value in withheld]
+    neighbours: dict[tuple, list[tuple[tuple, int]]] = {}
+    for index, (_, u, v) in enumerate(edges):
+        neighbours.setdefault(u, []).append((v, index))
+        neighbours.setdefault(v, []).append((u, index))
+    order: dict[tuple, int] = {}
+    low: dict[tuple, int] = {}
+    bridges: set[Value] = set()
+    for root in neighbours:
+        if root in order:
+            continue
+        order[root] = low[root] = len(order)
+        stack = [(root, -1, iter(neighbours[root]))]
+        while stack:
+            node, via, pending = stack[-1]
+            step = next(pending, None)
+            if step is None:
+                stack.pop()
+                if stack:
+                    parent = stack[-1][0]
+                    low[parent] = min(low[parent], low[node])
+                    if low[node] > order[parent]:
+                        bridges.add(edges[via][0])
+                continue
+            other, index = step
+            if index == via:
+                continue
+            if other in order:
+                low[node] = min(low[node], order[other])
+            else:
+                order[other] = low[other] = len(order)
+                stack.append((other, index, iter(neighbours[other])))
+    return bridges
+
+
+def _by_preference(candidates: list[Value], values: Mapping[Value, int]) -> list[Value]:
+    """Cells before totals, the smallest first (the least information withheld)."""
+    return sorted(candidates, key=lambda value: (value[0] != "cell", values[value], repr(value)))
+
+
 def suppressed_table(counts: Mapping[tuple[str, str], int], rows, columns, min_cell: int) -> Table:
-    """Counts per (row, column), with primary and secondary suppression."""
+    """Counts per (row, column), with primary and secondary suppression of cells and totals."""
     rows, columns = tuple(rows), tuple(columns)
     full = {(r, c): int(counts.get((r, c), 0)) for r in rows for c in columns}
-    hidden = {key for key, count in full.items() if _small(count, min_cell)}
     row_totals = {r: sum(full[(r, c)] for c in columns) for r in rows}
     column_totals = {c: sum(full[(r, c)] for r in rows) for c in columns}
-    hidden_rows = {r for r, t in row_totals.items() if _small(t, min_cell)}
-    hidden_columns = {c for c, t in column_totals.items() if _small(t, min_cell)}
-    changed = True
-    while changed:  # a line with a published total and one withheld cell gives that cell away
-        changed = False
-        lines = [[(r, c) for c in columns] for r in rows if r not in hidden_rows]
-        lines += [[(r, c) for r in rows] for c in columns if c not in hidden_columns]
-        for line in lines:
-            withheld = [key for key in line if key in hidden]
-            if len(withheld) == 1:
-                candidates = sorted((full[key], key) for key in line if key not in hidden and full[key] > 0)
-                if candidates:
-                    hidden.add(candidates[0][1])
-                    changed = True
     total = sum(row_totals.values())
+    values: dict[Value, int] = {("cell", r, c): n for (r, c), n in full.items()}
+    values.update({("row", r): t for r, t in row_totals.items()})
+    values.update({("column", c): t for c, t in column_totals.items()})
+    values[("total",)] = total
+    hidden = {value for value, count in values.items() if _small(count, min_cell)}
+    exposed = derivable(hidden)
+    while exposed:
+        # Withhold what the equations that expose a value also use: the smallest non-zero cell
+        # first (totals last), preferring one that leaves fewer values derivable.
+        lines = {end for value in exposed for end in _ends(value)}
+        related = {value for value in values if lines & set(_ends(value))}
+        published = [value for value in values if value not in hidden]
+        candidates = _by_preference([v for v in published if v in related and values[v] > 0], values)
+        candidates = candidates or _by_preference([v for v in published if values[v] > 0], values) or _by_preference(published, values)
+        for candidate in candidates:
+            after = derivable(hidden | {candidate})
+            if len(after) < len(exposed):
+                break
+        else:
+            candidate = candidates[0]
+            after = derivable(hidden | {candidate})
+        hidden.add(candidate)
+        exposed = after
     return Table(
         rows=rows,
         columns=columns,
-        cells={key: (None if key in hidden else count) for key, count in full.items()},
-        row_totals={r: None if r in hidden_rows else t for r, t in row_totals.items()},
-        column_totals={c: None if c in hidden_columns else t for c, t in column_totals.items()},
-        total=None if _small(total, min_cell) else total,
+        cells={key: (None if ("cell", *key) in hidden else count) for key, count in full.items()},
+        row_totals={r: None if ("row", r) in hidden else t for r, t in row_totals.items()},
+        column_totals={c: None if ("column", c) in hidden else t for c, t in column_totals.items()},
+        total=None if ("total",) in hidden else total,
         min_cell=min_cell,
     )
 

@@ -5,8 +5,11 @@ identify nobody."""
 from __future__ import annotations
 
 from datetime import date
+from fractions import Fraction
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from fastapi.testclient import TestClient
 from sqlalchemy import inspect, select
 
@@ -200,13 +203,60 @@ def test_statistics_are_counts_with_small_cells_withheld(health):
     assert person["number"] not in reply.text and "越谷" not in reply.text
 
 
-def test_suppression_leaves_no_withheld_cell_derivable():
-    counts = {("a", "x"): 1, ("a", "y"): 20, ("a", "z"): 30, ("b", "x"): 40, ("b", "y"): 2, ("b", "z"): 50}
-    table = suppressed_table(counts, ["a", "b"], ["x", "y", "z"], min_cell=5)
+def fixed_by_what_is_published(table) -> set[tuple]:
+    """The withheld cells and totals that the published values fix, by exact linear algebra:
+    each row's cells add up to its total, each column's to its total, the row totals and the
+    column totals each to the grand total; a withheld value is fixed when the system, with
+    the published values known, leaves it one value (reduced row echelon form, fractions)."""
+    rows, columns = table.rows, table.columns
+    values = {("cell", r, c): v for (r, c), v in table.cells.items()}
+    values |= {("row", r): v for r, v in table.row_totals.items()} | {("column", c): v for c, v in table.column_totals.items()}
+    values[("total",)] = table.total
+    equations = [{**{("cell", r, c): 1 for c in columns}, ("row", r): -1} for r in rows]
+    equations += [{**{("cell", r, c): 1 for r in rows}, ("column", c): -1} for c in columns]
+    equations += [{**{("row", r): 1 for r in rows}, ("total",): -1}, {**{("column", c): 1 for c in columns}, ("total",): -1}]
+    unknown = sorted((k for k, v in values.items() if v is None), key=repr)
+    matrix = [[Fraction(e.get(k, 0)) for k in unknown] for e in equations]
+    pivots, lead = [], 0
+    for col in range(len(unknown)):
+        found = next((i for i in range(lead, len(matrix)) if matrix[i][col]), None)
+        if found is None:
+            continue
+        matrix[lead], matrix[found] = matrix[found], matrix[lead]
+        matrix[lead] = [x / matrix[lead][col] for x in matrix[lead]]
+        for i in range(len(matrix)):
+            if i != lead and matrix[i][col]:
+                matrix[i] = [a - matrix[i][col] * b for a, b in zip(matrix[i], matrix[lead], strict=True)]
+        pivots.append((lead, col))
+        lead += 1
+    return {unknown[col] for row, col in pivots if not any(x for j, x in enumerate(matrix[row]) if j != col)}
+
+
+@pytest.mark.parametrize(
+    ("counts", "rows", "columns", "min_cell", "small"),
+    [
+        ({("a", "x"): 1, ("a", "y"): 20, ("a", "z"): 30, ("b", "x"): 40, ("b", "y"): 2, ("b", "z"): 50}, "ab", "xyz", 5,
+         {("a", "x"), ("b", "y")}),
+        # Row a's total (1) is small and withheld; the grand total 51 less row b's 50 would give it back.
+        ({("a", "x"): 1, ("b", "x"): 20, ("b", "y"): 30}, "ab", "xy", 10, {("a", "x")}),
+        ({("a", "x"): 3, ("a", "y"): 4, ("b", "y"): 25, ("c", "x"): 12, ("c", "z"): 2, ("d", "z"): 40}, "abcd", "xyz", 5,
+         {("a", "x"), ("a", "y"), ("c", "z")}),
+    ],
+)
+def test_suppression_leaves_no_withheld_cell_derivable(counts, rows, columns, min_cell, small):
+    table = suppressed_table(counts, list(rows), list(columns), min_cell=min_cell)
     hidden = {key for key, value in table.cells.items() if value is None}
-    assert {("a", "x"), ("b", "y")} <= hidden
-    for row in ("a", "b"):
-        assert sum(1 for c in "xyz" if (row, c) in hidden) != 1
-    for column in "xyz":
-        assert table.column_totals[column] is None or sum(1 for r in "ab" if (r, column) in hidden) != 1
-    assert table.total == 143
+    assert small <= hidden
+    assert fixed_by_what_is_published(table) == set()
+    published = [v for v in [*table.cells.values(), *table.row_totals.values(), *table.column_totals.values(), table.total] if v is not None]
+    assert all(not 0 < v < min_cell for v in published)
+    assert sum(v is not None for v in table.cells.values()) >= 1  # not everything withheld
+
+
+@given(st.lists(st.sampled_from([0, 0, 1, 2, 4, 9, 13, 30, 200]), min_size=16, max_size=16), st.integers(2, 4), st.integers(2, 4))
+def test_no_suppressed_table_leaves_a_withheld_value_derivable(numbers, n_rows, n_columns):
+    rows, columns = "abcd"[:n_rows], "wxyz"[:n_columns]
+    counts = {(r, c): numbers[i * 4 + j] for i, r in enumerate(rows) for j, c in enumerate(columns)}
+    table = suppressed_table(counts, list(rows), list(columns), min_cell=10)
+    assert fixed_by_what_is_published(table) == set()
+    assert all(table.cells[key] in (None, count) for key, count in counts.items())
