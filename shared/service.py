@@ -10,11 +10,12 @@ its own identity, serves its operations, relays its outbox, and exposes ``/livez
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import structlog
 from fastapi import APIRouter, FastAPI, Request
@@ -47,6 +48,8 @@ log = structlog.get_logger("renkei.service")
 
 HandlerFactory = Callable[["ServiceContext"], Handler]
 ConsumerFactory = Callable[["ServiceContext"], EventHandler]
+#: A background job: given the context, the coroutine that runs it until cancelled at shutdown.
+JobFactory = Callable[["ServiceContext"], Coroutine[Any, Any, None]]
 
 
 @dataclass
@@ -81,6 +84,7 @@ class ServiceSpec:
     routers: Sequence[APIRouter] = ()
     served: Mapping[str, HandlerFactory] = field(default_factory=dict)
     consumed: Mapping[str, ConsumerFactory] = field(default_factory=dict)
+    jobs: Mapping[str, JobFactory] = field(default_factory=dict)  # background jobs, started after the consumers
     metadata: Sequence[MetaData] = ()
     migrations: Sequence[Path] = ()
     roles: Mapping[str, frozenset[str]] = field(default_factory=dict)  # staff role → permissions (M06)
@@ -157,7 +161,7 @@ async def _connect(ctx: ServiceContext, attempts: int = 60) -> None:
 
 
 async def start(ctx: ServiceContext, spec: ServiceSpec) -> list[asyncio.Task]:
-    """Migrate, connect, serve and relay; returns the background tasks to cancel at shutdown."""
+    """Migrate, connect, serve, relay, consume and run the jobs; returns the tasks to cancel at shutdown."""
     settings = ctx.settings
     await asyncio.to_thread(migrate_database, ctx.db, spec)
     if spec.keeps_ledger:
@@ -182,6 +186,8 @@ async def start(ctx: ServiceContext, spec: ServiceSpec) -> list[asyncio.Task]:
     for key, factory in spec.consumed.items():
         consumer = EventConsumer(ctx.db, js, spec.name, ctx.registry.events[key], settings.city, factory(ctx), metrics=ctx.metrics)
         tasks.append(asyncio.create_task(consumer.run(), name=f"consumer-{consumer.name}"))
+    for name, job in spec.jobs.items():
+        tasks.append(asyncio.create_task(job(ctx), name=f"job-{name}"))
     return tasks
 
 

@@ -19,14 +19,17 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlalchemy import select
 
-from services.health_mgmt import addressing, certificates, clinics, fees, register, reminders, statistics
+from services.health_mgmt import addressing, certificates, clinics, copies, fees, register, reminders, statistics
 from services.health_mgmt.catalogue import load_catalogue
 from services.health_mgmt.models import Dose, ReminderRun, Subject
-from services.health_mgmt.roles import CERTIFY, CLINICS, ENROL, EXPORT, FEES, READ, RECORD, REMIND, STATISTICS
+from services.health_mgmt.roles import CERTIFY, CLINICS, COPIES, ENROL, EXPORT, FEES, READ, RECORD, REMIND, STATISTICS
+from services.health_mgmt.runtime import runtime_of
 from services.health_mgmt.schemas import (
     CertificateRequest,
     ClinicRequest,
     ClinicView,
+    CopyBacklogView,
+    CorrectionRequest,
     DoseRequest,
     DoseView,
     EnrolReply,
@@ -34,6 +37,7 @@ from services.health_mgmt.schemas import (
     FeeLine,
     FeesReply,
     ForecastView,
+    ReconciliationView,
     RecordView,
     ReminderRunRequest,
     ReminderRunView,
@@ -55,6 +59,8 @@ CLINICS_OP = "health_mgmt.clinics.write"
 CERTIFY_OP = "health_mgmt.certificate.issue"
 FEE_OP = "health_mgmt.fee_determination.read"
 REMIND_OP = "health_mgmt.reminders.run"
+CORRECT_OP = "health_mgmt.dose.correct"
+RECONCILE_OP = "health_mgmt.copies.reconcile"
 
 
 def subject_view(subject: Subject) -> SubjectView:
@@ -155,7 +161,51 @@ def router() -> APIRouter:
             doses = register.doses_of(session, number)
             result = register.evaluation(subject, doses, max(date.today(), dose.dose_date))
             judged = next((verdict_view(e) for e in result.doses if e.dose.dose_id == str(dose.id)), None)
-            return dose_view(dose, judged)
+            view = dose_view(dose, judged)
+        runtime_of(request.app.state.context).copies.wake()
+        return view
+
+    @api.put(
+        "/subjects/{number}/doses/{dose_id}",
+        dependencies=[Depends(Audited(CORRECT_OP, person_param="number"))],
+        response_model=DoseView,
+        summary="Correct a recorded dose (same type; its items replaced, checked again)",
+    )
+    def correct(
+        number: IntegratedAddressNumber, dose_id: int, body: CorrectionRequest, request: Request, member: SignedIn = Depends(StaffMember(RECORD))
+    ) -> DoseView:
+        with db(request).session() as session:
+            subject = register.find_subject(session, number)
+            dose = register.find_dose(session, number, dose_id)
+            checked = register.check_record(dose.record_type, body.items)
+            dose = register.correct_dose(session, subject, dose, checked, corrected_by=member.user_id)
+            doses = register.doses_of(session, number)
+            result = register.evaluation(subject, doses, max(date.today(), dose.dose_date))
+            judged = next((verdict_view(e) for e in result.doses if e.dose.dose_id == str(dose.id)), None)
+            view = dose_view(dose, judged)
+        runtime_of(request.app.state.context).copies.wake()
+        return view
+
+    @api.get("/copies/backlog", response_model=CopyBacklogView, summary="The copy for provision (副本): what waits to be sent")
+    def copy_backlog(request: Request, member: SignedIn = Depends(StaffMember(COPIES))) -> CopyBacklogView:
+        context = request.app.state.context
+        found = copies.backlog(context.db)
+        job = runtime_of(context).copies
+        return CopyBacklogView(**vars(found), failures=job.failures, job_error=job.last_error)
+
+    @api.post(
+        "/copies/reconciliations",
+        dependencies=[Depends(Audited(RECONCILE_OP))],
+        response_model=ReconciliationView,
+        summary="Compare the copy for provision (副本) with the register and send again what differs",
+    )
+    async def reconcile(request: Request, member: SignedIn = Depends(StaffMember(COPIES))) -> ReconciliationView:
+        context = request.app.state.context
+        found = await copies.reconcile(context, context.settings.intermediate_timeout_seconds)
+        if found.queued:
+            runtime_of(context).copies.wake()
+        audit_person(request, None, f"{RECONCILE_OP} missing={found.missing} differing={found.differing} extra={found.extra}")
+        return ReconciliationView(**vars(found))
 
     @api.get(
         "/subjects/{number}/fee-determination",

@@ -1,9 +1,33 @@
-"""The NATS subjects the health management serves, beyond the ``ping`` every service answers.
+"""The NATS subjects the health management serves, beyond the ``ping`` every service answers,
+and the events it consumes.
 
 Each entry maps an operation of ``shared.contracts`` owned by this service to the factory
 of its handler; the allowlist of callers is part of the contract, not of this module.
 """
 
-from shared.service import HandlerFactory
+from __future__ import annotations
+
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+from services.health_mgmt import move_in
+from services.health_mgmt.runtime import runtime_of
+from shared.contracts.network import QueryAnswered
+from shared.events import EventHandler
+from shared.service import ConsumerFactory, HandlerFactory, ServiceContext
 
 SERVED: dict[str, HandlerFactory] = {}
+
+
+def answered(ctx: ServiceContext) -> EventHandler:
+    """``intermediate_server.events.answered``: note the query; the ``move_in`` job takes its doses."""
+    rt = runtime_of(ctx)
+
+    def apply(session: Session, payload: QueryAnswered) -> None:
+        if move_in.note_answered(session, payload):
+            event.listen(session, "after_commit", lambda _s: rt.move_in.wake(), once=True)
+
+    return apply
+
+
+CONSUMED: dict[str, ConsumerFactory] = {"intermediate_server.events.answered": answered}

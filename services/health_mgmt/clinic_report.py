@@ -32,7 +32,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from services.health_mgmt import register
+from services.health_mgmt import copies, register
 from services.health_mgmt.catalogue import RecordType, load_catalogue
 from services.health_mgmt.clinics import FeeTable, load_fee_table
 from services.health_mgmt.fees import copayments, exemptions
@@ -416,4 +416,5 @@ def commit(session: Session, draft: Draft, actor: str) -> ImportResult:
     connection = session.connection()
     for chunk in _chunks(values, 5000):
         connection.execute(Dose.__table__.insert(), chunk)
+    copies.note_changed(session, (row.subject_number for row in draft.good))  # for the 副本, with the doses
     return ImportResult(record.id, len(draft.good), len(draft.problems), False)

@@ -233,3 +233,53 @@ class FeeDetermination(Base):
     decided_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     __table_args__ = (CheckConstraint(one_of("category", FEE_CATEGORIES), name="category"),)
+
+
+class CopyOutbox(Base):
+    """副本の登録待ち: a person whose doses changed, noted in the change's own transaction.
+
+    ``version`` grows with every change; the copy job sends the person's records as they are
+    and marks the row sent only if no change came meanwhile (``version`` still the one it
+    read), so a change during a send is sent again. Not a foreign key: reconciliation may
+    queue a number the copy holds and the register does not, to clear it there.
+    """
+
+    __tablename__ = "copy_outbox"
+
+    subject_number: Mapped[str] = mapped_column(String(15), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    pending: Mapped[bool] = mapped_column(Boolean, default=True, index=True)
+    changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    sent_version: Mapped[int] = mapped_column(Integer, default=0)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text, default=None)
+
+
+MOVE_IN_OUTCOMES = ("pending", "registered", "not_answered", "unknown_subject", "other_procedure")
+
+
+class MoveInReceipt(Base):
+    """転入前接種の取込: one answered move-in query, and what the register took from it.
+
+    Noted when the intermediate server announces the query's end (in the event's inbox
+    transaction); the doses are registered and the receipt finished in one transaction,
+    so each answer lands once, however often the event comes.
+    """
+
+    __tablename__ = "move_in_receipts"
+
+    query_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    provider: Mapped[str] = mapped_column(String(6))
+    query_status: Mapped[str] = mapped_column(String(16))  # how the query ended: answered, refused, …
+    outcome: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    subject_number: Mapped[str | None] = mapped_column(String(15), default=None, index=True)
+    received: Mapped[int | None] = mapped_column(Integer, default=None)
+    registered: Mapped[int | None] = mapped_column(Integer, default=None)
+    skipped: Mapped[list[dict[str, Any]] | None] = mapped_column(Items, default=None)  # each dose not taken, and why
+    noted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text, default=None)
+
+    __table_args__ = (CheckConstraint(one_of("outcome", MOVE_IN_OUTCOMES), name="outcome"),)

@@ -4,7 +4,8 @@ Framework-free. A record's items are checked by the catalogue (M02, M04) and sto
 JSON of their canonical text (dates ``YYYY-MM-DD``, decimals as written); the register
 copies the few values it searches on into columns. The natural key of a record is
 (person, record type, date): the same dose never lands twice (409 at the counter, a
-refused row in a clinic report).
+refused row in a clinic report). Whatever stores or corrects a dose notes the person for
+the copy for provision (``copies.note_changed``) in the same transaction.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from sqlalchemy import select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from services.health_mgmt import copies
 from services.health_mgmt.catalogue import load_catalogue
 from services.health_mgmt.models import Dose, Subject
 from services.health_mgmt.schedule import Evaluation, Period, Person, RecordedDose, attained_on, evaluate, load_schedule
@@ -238,6 +240,7 @@ def record_dose(session: Session, subject: Subject, record: CheckedRecord, *, so
         session.flush()
     except IntegrityError:  # recorded meanwhile by another terminal or an import
         raise DuplicateDose(f"{record.record_type} on {record.dose_date} is already recorded for this person") from None
+    copies.note_changed(session, [subject.integrated_address_number])  # the 副本 follows, from this transaction
     return dose
 
 
@@ -249,3 +252,32 @@ def age_text(birth: date, on: date) -> str:
         months -= 1
     years, rest = divmod(months, 12)
     return f"{years}歳{rest}か月" if rest else f"{years}歳"
+
+
+def find_dose(session: Session, number: str, dose_id: int) -> Dose:
+    dose = session.get(Dose, dose_id)
+    if dose is None or dose.subject_number != number:
+        raise NotFound(f"no dose {dose_id} for this person")
+    return dose
+
+
+def correct_dose(session: Session, subject: Subject, dose: Dose, record: CheckedRecord, *, corrected_by: str) -> Dose:
+    """Replace a stored record's items with a checked correction (same type); the natural key
+    may change, but never onto another dose of the person. Where it came from stays."""
+    if record.record_type != dose.record_type:
+        raise InvalidRequest("a correction keeps the record's type: record the other type instead", field="record_type")
+    if record.dose_date < subject.birth_date:
+        raise InvalidRequest(f"{record.dose_date} is before the person's birth", field=DATE_ITEMS[0])
+    key = (subject.integrated_address_number, record.record_type, record.dose_date)
+    if record.dose_date != dose.dose_date and existing_keys(session, [key]):
+        raise DuplicateDose(f"{record.record_type} on {record.dose_date} is already recorded for this person")
+    row = dose_row(subject.integrated_address_number, record, source=dose.source, recorded_by=corrected_by,
+                   clinic_code=dose.clinic_code, import_id=dose.import_id)
+    for column in ("dose_date", "examination_type", "product", "billing_month", "commission_fee_yen", "items", "recorded_by", "recorded_at"):
+        setattr(dose, column, row[column])
+    try:
+        session.flush()
+    except IntegrityError:
+        raise DuplicateDose(f"{record.record_type} on {record.dose_date} is already recorded for this person") from None
+    copies.note_changed(session, [subject.integrated_address_number])
+    return dose

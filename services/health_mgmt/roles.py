@@ -3,7 +3,9 @@
 - a nurse (保健師・看護師) enrols people, records doses at the counter and reads records;
 - a clerk (事務担当) reads records, issues certificates and runs the reminder batch;
 - a supervisor (係長) may in addition export the register, read commission fees, keep the
-  clinic master and see statistics: exports are for administrators only (M10).
+  clinic master and see statistics: exports are for administrators only (M10);
+- a system administrator (システム管理者) watches the copy for provision (副本) and reconciles
+  it with the register; they read no one's records.
 Statistics are counts only, with small cells suppressed (M35), whoever reads them.
 """
 
@@ -16,9 +18,11 @@ EXPORT = "register.export"
 FEES = "register.fees"
 CLINICS = "register.clinics"
 STATISTICS = "register.statistics"
+COPIES = "register.copies"
 
 ROLES: dict[str, frozenset[str]] = {
     "nurse": frozenset({READ, ENROL, RECORD, CERTIFY}),
     "clerk": frozenset({READ, CERTIFY, REMIND}),
     "supervisor": frozenset({READ, CERTIFY, REMIND, EXPORT, FEES, CLINICS, STATISTICS}),
+    "administrator": frozenset({COPIES}),
 }

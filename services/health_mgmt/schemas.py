@@ -52,6 +52,34 @@ class DoseRequest(Strict):
     items: dict[str, Any]
 
 
+class CorrectionRequest(Strict):
+    """The corrected items of a recorded dose (the whole record, as the catalogue defines it)."""
+
+    items: dict[str, Any]
+
+
+class CopyBacklogView(BaseModel):
+    """The copy for provision (副本): people waiting to be sent, and how sending goes."""
+
+    pending: int
+    sent: int
+    oldest_pending_at: datetime | None
+    last_error: str | None
+    failures: int
+    job_error: str | None
+
+
+class ReconciliationView(BaseModel):
+    """The copy compared with the register: counts only, never a person."""
+
+    in_register: int
+    in_copy: int
+    missing: int
+    differing: int
+    extra: int
+    queued: int
+
+
 class Verdict(BaseModel):
     """What the routine schedule says of a dose."""
 

@@ -10,7 +10,6 @@ original by per-person digests.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from typing import Any
 
@@ -18,15 +17,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.intermediate_server.models import ProvisionCopy
-from shared.contracts.network import CopyDigest, CopyImport, check_records
-from shared.crypto import canonical_bytes
+from shared.contracts.network import CopyDigest, CopyImport, check_records, copy_digest
 from shared.errors import InvalidRequest
 from shared.models import utcnow
 
-
-def copy_digest(records: list[dict[str, Any]]) -> str:
-    """SHA-256 of the records in canonical JSON: equal records, equal digests, on either side."""
-    return hashlib.sha256(canonical_bytes(records)).hexdigest()
+__all__ = ["check_import", "copy_digest", "digests", "export", "person_copy", "records_of", "register"]
 
 
 def check_import(request: CopyImport) -> list[list[dict[str, Any]]]:

@@ -23,6 +23,7 @@ every decrypted answer against them.
 
 from __future__ import annotations
 
+import hashlib
 from datetime import date
 from typing import Annotated, Any, Literal
 
@@ -30,6 +31,7 @@ from pydantic import AwareDatetime, Field, ValidationError
 
 from shared.contracts.base import Event, Message, Operation
 from shared.contracts.types import IntegratedAddressNumber, LocalGovernmentCode, ResidentCode
+from shared.crypto import canonical_bytes
 from shared.ledger.records import AffairCode, ItemCode, ProcedureCode, SerialNumber
 
 # --- identifiers ---------------------------------------------------------------------
@@ -138,6 +140,12 @@ def check_records(item_code: str, records: list[Any], location: tuple = ()) -> t
             for error in exc.errors(include_url=False, include_context=False):
                 errors.append({"loc": [*location, index, *error["loc"]], "msg": error["msg"], "type": error["type"]})
     return normal, errors
+
+
+def copy_digest(records: list[dict[str, Any]]) -> str:
+    """SHA-256 of a person's records (in the item's normal form, as ``check_records`` gives
+    them) in canonical JSON: equal records, equal digests, on either side of the bus."""
+    return hashlib.sha256(canonical_bytes(records)).hexdigest()
 
 
 # --- on the bus: the business systems and the intermediate server ----------------------

@@ -17,7 +17,7 @@ from renkei.cli import app as cli
 from renkei.testkit import staff_headers
 from services.health_mgmt import register
 from services.health_mgmt.app import SPEC
-from services.health_mgmt.models import ClinicReportImport, Dose
+from services.health_mgmt.models import ClinicReportImport, CopyOutbox, Dose
 from services.health_mgmt.vouchers import voucher_number
 from shared.service import build_app
 from tests.unit.test_health_support import (
@@ -143,6 +143,9 @@ def test_commit_stores_the_good_rows_once_and_totals_the_fees(tmp_path, database
     assert screened.commission_fee_yen == 3300 and "lot_number" not in screened.items
     assert len(imports) == 1 and imports[0].refused == len(EXPECTED) and imports[0].committed_by == "k.tanaka"
     assert dose_count(db) == 4
+    with db.session() as session:  # each person whose doses changed waits for the 副本, noted with the doses
+        noted = {(o.subject_number, o.version) for o in session.scalars(select(CopyOutbox).where(CopyOutbox.pending.is_(True)))}
+    assert noted == {(found[k]["number"], 1) for k in ("toddler", "second", "girl", "counter")}
 
     again_code, again = run(tmp_path, database_url, path, "--commit")
     assert again_code == 0 and again["already_imported"] is True and again["stored"] == 0

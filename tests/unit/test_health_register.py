@@ -8,9 +8,9 @@ from datetime import date
 from fractions import Fraction
 
 import pytest
+from fastapi.testclient import TestClient
 from hypothesis import given
 from hypothesis import strategies as st
-from fastapi.testclient import TestClient
 from sqlalchemy import inspect, select
 
 from renkei.testkit import staff_headers
@@ -149,6 +149,9 @@ ROUTES = [
     ("get", "/fees", {"params": {"billing_month": "2024-01"}}, "register.fees"),
     ("get", "/statistics/doses", {"params": {"fiscal_year": 2024}}, "register.statistics"),
     ("get", "/exports/doses.csv", {"params": {"billing_month": "2024-01"}}, "register.export"),
+    ("put", "/subjects/{number}/doses/1", {"json": {"items": {"inoculation_date": "2024-01-20"}}}, "register.record"),
+    ("get", "/copies/backlog", {}, "register.copies"),
+    ("post", "/copies/reconciliations", {}, "register.copies"),
 ]
 
 
