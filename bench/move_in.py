@@ -52,9 +52,10 @@ PLAIN_STREAM = "PLAIN_ANSWERS"
 
 
 class NetworkStack:
-    """nats-server, the hub and one intermediate server per city, each its own process."""
+    """nats-server, the hub and one intermediate server per city, each its own process (with
+    ``health``, Koshigaya's integrated address system and health management too)."""
 
-    def __init__(self, folder: Path, database_url: str | None = None, settings: dict[str, str] | None = None) -> None:
+    def __init__(self, folder: Path, database_url: str | None = None, settings: dict[str, str] | None = None, health: bool = False) -> None:
         from renkei.testkit import NatsServer, SecuredStackFiles
         from shared.pki import ensure_pki
         from shared.trust import Principal
@@ -69,6 +70,7 @@ class NetworkStack:
         self.processes: list[tuple[str, subprocess.Popen]] = []
         self.urls: dict[str, str] = {}
         self.settings = settings or {}
+        self.health = health  # also Koshigaya's integrated address system and health management
         self._principal = Principal
 
     def _spawn(self, principal, module: str, port: int, extra: dict[str, str]) -> subprocess.Popen:
@@ -108,6 +110,11 @@ class NetworkStack:
             port = free_port()
             self.urls[city] = f"http://127.0.0.1:{port}"
             self._spawn(self._principal("intermediate_server", city), "services.intermediate_server.app", port, {"RENKEI_HUB_URL": self.urls["hub"]})
+        if self.health:
+            for service in ("integrated_address", "health_mgmt"):
+                port = free_port()
+                self.urls[service] = f"http://127.0.0.1:{port}"
+                self._spawn(self._principal(service, KOSHIGAYA), f"services.{service}.app", port, {"RENKEI_JOB_IDLE_SECONDS": "0.5"})
         self._wait_ready()
         return self
 

@@ -2,15 +2,20 @@
 
 ``move-in``: a person moves from the neighbour city (Soka, 112216) to Koshigaya (112224).
 Soka's health management has registered their doses in Soka's provision database (副本);
-Koshigaya's health management asks for their vaccination history through the network,
-with the person's consent recorded; Soka's intermediate server answers from its copy; and
-Koshigaya takes the doses in as vaccinated before the move-in (転入前接種).
+a nurse enrols the person in Koshigaya's health management (its staff API, the number from
+Koshigaya's integrated address system); Koshigaya's health management asks for their
+vaccination history through the network, with the person's consent recorded; Soka's
+intermediate server answers from its copy; and Koshigaya's health management takes the
+doses in as vaccinated before the move-in (転入前接種) by itself, on the ``answered`` event.
+The summary lists the doses read back from Koshigaya's register.
 
-The demo plays the business systems' parts on the bus under their own identities (their
-keys from the data folder): health management of both cities, and the integrated address
-systems' announcement of the person's numbers (``number_assigned``) with their resident
-code. Everything else is the stack's own: the intermediate servers, the hub, the permits,
-the encryption and the provision records. It prints a JSON summary.
+The demo plays some business systems' parts on the bus under their own identities (their
+keys from the data folder): Soka's health management registering the copy and Koshigaya's
+sending the query, and the integrated address systems' announcement of the person's
+numbers (``number_assigned``) with their resident code. It signs in to Koshigaya's health
+management as a nurse it creates for the run. Everything else is the stack's own: the
+intermediate servers, the hub, the permits, the encryption, the provision records and the
+register. It prints a JSON summary.
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ class StackAccess:
     credentials: dict[str, str]
     database_url: str | None = None
     registry: Any = None  # the contracts the stack serves; the suite's registry when None
+    health_url: str | None = None  # Koshigaya's health management (its staff API)
 
     @property
     def contracts(self):
@@ -58,7 +64,8 @@ class StackAccess:
             raise typer.BadParameter(f"no stack is recorded in {path.parent}: start one with 'renkei up --detach'")
         record = RunRecord.load(path)
         credentials = json.loads((Path(record.data_dir) / "nats" / "credentials.json").read_text())
-        return cls(Path(record.data_dir), record.nats.url, credentials, database_url)
+        health = next((m.url for m in record.services if m.service == "health_mgmt" and m.city == KOSHIGAYA), None)
+        return cls(Path(record.data_dir), record.nats.url, credentials, database_url, health_url=health)
 
     def bus(self, principal):
         from contextlib import asynccontextmanager
@@ -88,8 +95,11 @@ DOSES = [
 ]
 
 
-async def _numbers(access: StackAccess, my_number: str, rng: random.Random) -> dict[str, str]:
-    """Each city's integrated address number of the person, as its integrated address system
+BIRTH_DATE = "2021-04-01"
+
+
+async def _numbers(access: StackAccess, my_number: str, rng: random.Random, cities: tuple[str, ...] = (SOKA,)) -> dict[str, str]:
+    """The person's integrated address number in each city, as its integrated address system
     assigns it (asked as the city's health management); drawn here where no system answers."""
     from shared.contracts.address import AssignNumberRequest
     from shared.errors import Unavailable
@@ -97,7 +107,7 @@ async def _numbers(access: StackAccess, my_number: str, rng: random.Random) -> d
     from shared.trust import Principal
 
     numbers = {}
-    for city in (SOKA, KOSHIGAYA):
+    for city in cities:
         try:
             async with access.bus(Principal("health_mgmt", city)) as bus:
                 reply = await bus.request(access.contracts.operation("integrated_address", "assign"), city, AssignNumberRequest(my_number=my_number), timeout=10)
@@ -105,6 +115,68 @@ async def _numbers(access: StackAccess, my_number: str, rng: random.Random) -> d
         except (Unavailable, KeyError):
             numbers[city] = integrated_address_number(city, f"{rng.randrange(10**9):09d}")
     return numbers
+
+
+class HealthTerminal:
+    """Koshigaya's health management as a nurse at its terminal sees it: its staff API."""
+
+    def __init__(self, access: StackAccess) -> None:
+        if not access.health_url:
+            raise RuntimeError(f"the stack runs no health management for {KOSHIGAYA}")
+        self.access = access
+        self.url = access.health_url
+        self.headers: dict[str, str] = {}
+
+    def _account(self) -> tuple[str, str, str]:
+        """A nurse's account for this run, made as ``renkei staff add`` makes one."""
+        import secrets
+        from datetime import timedelta
+
+        from services.health_mgmt.roles import ROLES
+        from shared.config import ServiceSettings
+        from shared.service import open_database
+        from shared.staff import StaffDirectory
+
+        settings = ServiceSettings(service="health_mgmt", city=KOSHIGAYA, data_dir=self.access.data_dir, database_url=self.access.database_url)
+        db = open_database(settings)
+        try:
+            directory = StaffDirectory(db, issuer=f"Renkei {settings.principal}", idle=timedelta(minutes=15), lifetime=timedelta(hours=8))
+            user, password = f"demo-nurse-{uuid.uuid4().hex[:8]}", secrets.token_urlsafe(18)
+            account = directory.create_account(user, "転入 デモ担当", password, ["nurse"], "staff", known_roles=ROLES)
+        finally:
+            db.dispose()
+        return user, password, account.totp_secret
+
+    async def sign_in(self, client) -> None:
+        import pyotp
+
+        user, password, secret = await asyncio.to_thread(self._account)
+        reply = await client.post(f"{self.url}/staff/login", json={"user_id": user, "password": password, "totp": pyotp.TOTP(secret).now()})
+        reply.raise_for_status()
+        self.headers = {"Authorization": f"Bearer {reply.json()['token']}"}
+
+    async def enrol(self, client, my_number: str, rng: random.Random) -> dict[str, Any]:
+        items = {"name": "転入　太郎", "name_kana": "テンニュウ　タロウ", "sex": "male", "birth_date": BIRTH_DATE,
+                 "address": f"埼玉県越谷市越ヶ谷一丁目{rng.randrange(1, 30)}番{rng.randrange(1, 30)}号"}
+        reply = await client.post(f"{self.url}/subjects", json={"my_number": my_number, "items": items}, headers=self.headers)
+        reply.raise_for_status()
+        return reply.json()["subject"]
+
+    async def transferred(self, client, number: str) -> list[dict[str, Any]]:
+        reply = await client.get(f"{self.url}/subjects/{number}", headers=self.headers)
+        reply.raise_for_status()
+        return [
+            {
+                "id": d["id"],
+                "record_type": d["record_type"],
+                "inoculation_date": d["dose_date"],
+                "lot_number": d["items"].get("lot_number"),
+                "source": d["source"],
+                "vaccinated_before_move_in": d["items"].get("vaccinated_before_move_in", False),
+            }
+            for d in reply.json()["doses"]
+            if d["source"] == "transfer"
+        ]
 
 
 async def _announce(access: StackAccess, city: str, number: str, resident_code: str) -> None:
@@ -169,13 +241,27 @@ def _record_indices(access: StackAccess, city: str, person_key: str, serial: str
 
 async def move_in(access: StackAccess, seed: int | None = None, timeout: float = 60.0) -> dict[str, Any]:
     """The move-in flow; returns the summary the command prints."""
-    from shared.contracts import network as net
+    import httpx
+
     from shared.ids import generate_my_number, generate_resident_code
-    from shared.trust import Principal
 
     rng = random.Random(seed if seed is not None else uuid.uuid4().int)
     resident_code, my_number = generate_resident_code(rng), generate_my_number(rng)
-    numbers = await _numbers(access, my_number, rng)
+    terminal = HealthTerminal(access)
+    client = httpx.AsyncClient(timeout=30)
+    try:
+        await terminal.sign_in(client)
+        subject = await terminal.enrol(client, my_number, rng)  # Koshigaya knows the person before asking
+        numbers = {**await _numbers(access, my_number, rng), KOSHIGAYA: subject["integrated_address_number"]}
+        return await _move_in(access, terminal, client, numbers, resident_code, timeout)
+    finally:
+        await client.aclose()
+
+
+async def _move_in(access: StackAccess, terminal: HealthTerminal, client, numbers: dict[str, str], resident_code: str, timeout: float) -> dict[str, Any]:
+    from shared.contracts import network as net
+    from shared.trust import Principal
+
     since = datetime.now(UTC)
     for city in (SOKA, KOSHIGAYA):
         await _announce(access, city, numbers[city], resident_code)
@@ -206,6 +292,11 @@ async def move_in(access: StackAccess, seed: int | None = None, timeout: float =
             await asyncio.sleep(0.2)
 
     doses = result.records or []
+    registered = await terminal.transferred(client, numbers[KOSHIGAYA])
+    deadline = time.monotonic() + timeout
+    while result.status == "answered" and len(registered) < len(doses) and time.monotonic() < deadline:
+        await asyncio.sleep(0.3)  # Koshigaya's health management takes them in on the answered event
+        registered = await terminal.transferred(client, numbers[KOSHIGAYA])
     summary: dict[str, Any] = {
         "query_id": result.query_id,
         "status": result.status,
@@ -215,8 +306,8 @@ async def move_in(access: StackAccess, seed: int | None = None, timeout: float =
         "provider": SOKA,
         "integrated_address_numbers": numbers,
         "doses_received": len(doses),
-        # What Koshigaya's health management registers: each dose, marked 転入前接種.
-        "doses_to_register": [{**dose, "vaccinated_before_move_in": True} for dose in doses],
+        # What Koshigaya's health management registered, read back from its register: 転入前接種.
+        "doses_registered": registered,
     }
     if result.serial_number:
         summary["provision_records"] = {

@@ -1,9 +1,11 @@
 """The move-in flow of the assessment over real processes and a real nats-server.
 
 The hub and the intermediate servers of Koshigaya and Soka run as their own processes
-(the hub over mutual TLS), nats-server with the stack's users and permissions; the flow
-is ``renkei demo move-in``'s own, playing the business systems on the bus. Afterwards
-every ledger involved verifies from its database and its public key alone.
+(the hub over mutual TLS), with Koshigaya's integrated address system and health
+management, and nats-server with the stack's users and permissions; the flow is ``renkei
+demo move-in``'s own: the person is enrolled at Koshigaya's health management before it
+asks, and the doses it registered are read back from its register. Afterwards every
+ledger involved verifies from its database and its public key alone.
 """
 
 from __future__ import annotations
@@ -29,18 +31,23 @@ def _engine(stack: NetworkStack, service: str, city: str | None):
 
 @pytest.fixture
 def stack(tmp_path):
-    with database_url_for_test(tmp_path) as url, NetworkStack(tmp_path / "stack", None if url.startswith("sqlite") else url) as running:
+    with database_url_for_test(tmp_path) as url, NetworkStack(tmp_path / "stack", None if url.startswith("sqlite") else url, health=True) as running:
         yield running
 
 
 def test_a_newcomers_vaccination_history_comes_from_the_neighbour_and_every_record_verifies(stack):
-    access = StackAccess(stack.files.data_dir, stack.nats.url, stack.files.credentials, stack.database_url)
+    access = StackAccess(stack.files.data_dir, stack.nats.url, stack.files.credentials, stack.database_url, health_url=stack.urls["health_mgmt"])
     summary = asyncio.run(move_in(access, seed=5))
 
     assert summary["status"] == "answered", summary
     assert summary["doses_received"] == len(DOSES)
-    assert [d["lot_number"] for d in summary["doses_to_register"]] == [d["lot_number"] for d in DOSES]
-    assert all(d["vaccinated_before_move_in"] for d in summary["doses_to_register"])
+    registered = summary["doses_registered"]  # read back from Koshigaya's register
+    by_date = sorted(DOSES, key=lambda d: d["inoculation_date"])
+    assert [(d["record_type"], d["inoculation_date"], d["lot_number"]) for d in registered] == [
+        (d["record_type"], d["inoculation_date"], d["lot_number"]) for d in by_date
+    ]
+    assert all(d["source"] == "transfer" and d["vaccinated_before_move_in"] is True for d in registered)
+    assert len({d["id"] for d in registered}) == len(DOSES)
     records = summary["provision_records"]
     assert [(r["kind"], r["outcome"]) for r in records[KOSHIGAYA]] == [("query", "requested"), ("answer_received", "provided")]
     assert [(r["kind"], r["outcome"]) for r in records[SOKA]] == [("provision", "provided")]
