@@ -94,12 +94,17 @@ class Bus:
     def jetstream(self):
         return self.nc.jetstream()
 
-    async def close(self) -> None:
-        if self._nc is not None and not self._nc.is_closed:
-            if self._nc.is_connected:
-                await self._nc.drain()  # let in-flight requests finish
-            else:
-                await self._nc.close()
+    async def close(self, drain_seconds: float = 10.0) -> None:
+        """Let in-flight requests finish (at most ``drain_seconds``), then close."""
+        if self._nc is None or self._nc.is_closed:
+            return
+        if self._nc.is_connected:
+            try:
+                await asyncio.wait_for(self._nc.drain(), drain_seconds)
+                return
+            except Exception as exc:  # drain timed out or failed: close all the same
+                log.warning("nats drain did not finish; closing", error=repr(exc))
+        await self._nc.close()
 
     # -- caller side -------------------------------------------------------------------
 

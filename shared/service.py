@@ -160,6 +160,18 @@ async def _connect(ctx: ServiceContext, attempts: int = 60) -> None:
             await asyncio.sleep(0.5)
 
 
+async def stop_tasks(tasks: Sequence[asyncio.Task], grace_seconds: float = 10.0) -> None:
+    """Cancel background tasks and wait for them, but no longer than ``grace_seconds``: a
+    shutdown must end, so a task that will not stop is named in the log and left behind."""
+    for task in tasks:
+        task.cancel()
+    if not tasks:
+        return
+    _, pending = await asyncio.wait(tasks, timeout=grace_seconds)
+    for task in pending:
+        log.warning("a background task did not stop in time", task=task.get_name())
+
+
 async def start(ctx: ServiceContext, spec: ServiceSpec) -> list[asyncio.Task]:
     """Migrate, connect, serve, relay, consume and run the jobs; returns the tasks to cancel at shutdown."""
     settings = ctx.settings
@@ -221,9 +233,7 @@ def build_app(spec: ServiceSpec, settings: ServiceSettings) -> FastAPI:
         finally:
             if timer:
                 timer.stop()
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await stop_tasks(tasks)
             await ctx.bus.close()
             ctx.db.dispose()
 

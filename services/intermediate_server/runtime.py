@@ -38,7 +38,7 @@ from shared.errors import Unavailable
 from shared.ledger.recorder import Recorder
 from shared.models import utcnow
 from shared.pki import tls_files
-from shared.service import ServiceContext
+from shared.service import ServiceContext, stop_tasks
 from shared.trust import signing_key
 
 log = structlog.get_logger("renkei.intermediate_server")
@@ -121,9 +121,7 @@ class Runtime:
         self.spawn(querying.resume(self))
 
     async def stop(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await stop_tasks(list(self._tasks))
         self._tasks.clear()
         if self.listener is not None:
             await self.listener.stop()

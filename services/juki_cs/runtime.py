@@ -27,7 +27,7 @@ from services.juki_cs.prefecture import PrefectureClient
 from shared.db import Database
 from shared.errors import Unavailable
 from shared.pki import tls_files
-from shared.service import ServiceContext
+from shared.service import ServiceContext, stop_tasks
 
 log = structlog.get_logger("renkei.juki_cs")
 
@@ -75,9 +75,7 @@ class JukiRuntime:
         self._tasks.append(asyncio.create_task(self.forwarder.run(), name="prefecture-forwarder"))
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await stop_tasks(self._tasks)
         self._tasks.clear()
         if self.prefecture is not None:
             await self.prefecture.close()
