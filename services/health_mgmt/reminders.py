@@ -25,12 +25,12 @@ from datetime import date
 from itertools import repeat
 from pathlib import Path
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import String, func, insert, select, type_coerce
 
 from services.health_mgmt import documents
 from services.health_mgmt.models import Dose, ReminderNotice, ReminderRun, Subject
 from services.health_mgmt.register import vaccine_of
-from services.health_mgmt.schedule import Person, RecordedDose, eligible_periods, evaluate
+from services.health_mgmt.schedule import Person, RecordedDose, eligible_periods, evaluate, forecasts_within
 from services.health_mgmt.wareki import wareki
 from shared.db import SQLITE_BEGIN, Database, schema_name
 from shared.models import utcnow
@@ -99,7 +99,8 @@ def due_in(person: Person, doses: Sequence[RecordedDose], start: date, end: date
     if prefilter and not any(first <= end and last >= start for first, last in eligible_periods(person)):
         return []
     due = []
-    for forecast in evaluate(person, doses, as_of, forecast_within=(start, end) if prefilter else None).forecasts:
+    forecasts = forecasts_within(person, doses, as_of, start, end) if prefilter else evaluate(person, doses, as_of).forecasts
+    for forecast in forecasts:
         if forecast.status not in ("due", "upcoming") or forecast.earliest is None or forecast.latest is None:
             continue
         recommended = forecast.recommended or forecast.earliest
@@ -125,16 +126,19 @@ def residents(db: Database, chunk: int = CHUNK, born: tuple[date, date] | None =
     alone (eligible ranges, ages) is then done once for everyone born on the same day. The
     people and their doses are read as two streams in the same order and merged.
     """
+    # SQLite keeps dates as text: read it as text and convert each distinct date once (a city
+    # has a few tens of thousands), rather than parse every row (PostgreSQL gives dates)
+    as_text = (lambda column: type_coerce(column, String)) if db.is_sqlite else (lambda column: column)
     people = (
         select(
-            Subject.birth_date, Subject.integrated_address_number, Subject.sex, Subject.heart_kidney_respiratory_disability,
+            as_text(Subject.birth_date), Subject.integrated_address_number, Subject.sex, Subject.heart_kidney_respiratory_disability,
             Subject.hiv_immune_disability, Subject.hbv_perinatal_prophylaxis,
         )
         .where(Subject.status == "resident")
         .order_by(Subject.birth_date, Subject.integrated_address_number)
     )
     doses = (
-        select(Subject.birth_date, Dose.subject_number, Dose.record_type, Dose.dose_date, Dose.product)
+        select(as_text(Subject.birth_date), Dose.subject_number, Dose.record_type, as_text(Dose.dose_date), Dose.product)
         .join(Subject, Subject.integrated_address_number == Dose.subject_number)
         .where(Subject.status == "resident", Dose.examination_type == "inoculated")
         .order_by(Subject.birth_date, Dose.subject_number)
@@ -142,6 +146,14 @@ def residents(db: Database, chunk: int = CHUNK, born: tuple[date, date] | None =
     if born is not None:
         people = people.where(Subject.birth_date.between(*born))
         doses = doses.where(Subject.birth_date.between(*born))
+    days: dict = {}
+
+    def day(value) -> date:
+        found = days.get(value)
+        if found is None:
+            found = days[value] = value if isinstance(value, date) else date.fromisoformat(value)
+        return found
+
     snapshot = {SQLITE_BEGIN: "BEGIN", "yield_per": 5000}  # read-only: no write lock on SQLite
     with db.engine.connect() as people_conn, db.engine.connect() as doses_conn:
         dose_rows = iter(doses_conn.execution_options(**snapshot).execute(doses))
@@ -155,9 +167,9 @@ def residents(db: Database, chunk: int = CHUNK, born: tuple[date, date] | None =
             while pending is not None and (pending[0], pending[1]) == key:
                 vaccine = vaccine_of(pending[2])
                 if vaccine is not None:
-                    history.append(RecordedDose(vaccine, pending[3], pending[4]))
+                    history.append(RecordedDose(vaccine, day(pending[3]), pending[4]))
                 pending = next(dose_rows, None)
-            batch.append(Candidate(number, Person(born, _SEX[sex], heart, hiv, hbv), tuple(history)))
+            batch.append(Candidate(number, Person(day(born), _SEX[sex], heart, hiv, hbv), tuple(history)))
             if len(batch) >= chunk:
                 yield batch
                 batch = []
@@ -253,10 +265,12 @@ def run_batch(
             results = (_due_chunk(chunk, period_start, period_end, as_of) for chunk in residents(db))
         else:  # each worker reads its own residents, by ranges of birth dates
             schema = None if db.is_sqlite else schema_name("health_mgmt", city)
-            ranges = birth_ranges(db, workers * 8)
-            results = pool.map(
+            # the youngest first: children cost several times what adults do, and a costly range
+            # left to the end would keep one worker busy alone; the answers are put back in order
+            ranges = birth_ranges(db, workers * 16)[::-1]
+            results = reversed(list(pool.map(
                 _due_in_range, repeat(db.url), repeat(schema), ranges, repeat(period_start), repeat(period_end), repeat(as_of)
-            )
+            )))
         for count, found in results:
             evaluated += count
             report("evaluated", count)

@@ -72,9 +72,6 @@ def _merge(spans: Iterable[tuple[date, date]]) -> list[tuple[date, date]]:
     return merged
 
 
-_SPANS: dict[tuple, tuple[Window, list[tuple[date, date]]]] = {}
-
-
 def _person_fits(window: Window, person: Person, history: Sequence[RecordedDose] | None) -> bool:
     """Whether the person meets the window's conditions; ``history=None`` takes a condition on
     past doses as met."""
@@ -136,17 +133,57 @@ def eligible_periods(person: Person, schedule: Schedule | None = None) -> tuple[
     cached = _PERIODS.get(key)
     if cached is not None and cached[0] is schedule:
         return cached[1]
-    periods = tuple(_merge(span for series in schedule.series for window in series.windows for span in _window_spans(window, person, None)))
+    spans = _spans_by_series(schedule, person)
+    periods = tuple(_merge(span for series in schedule.series for window_spans in spans[series.id] for span in window_spans))
     if len(_PERIODS) > 200_000:
         _PERIODS.clear()
     _PERIODS[key] = (schedule, periods)
     return periods
 
 
+_PERSON_SPANS: dict[tuple, tuple[Schedule, dict[str, list[list[tuple[date, date]]]]]] = {}
+
+
+def _spans_by_series(schedule: Schedule, person: Person) -> dict[str, list[list[tuple[date, date]]]]:
+    """Every window's spans for the person, by series, with conditions on past doses taken as
+    met (a window with such a condition is computed again for each person's history). They
+    depend on the birth date and flags alone: computed once for everyone born the same day
+    with the same flags."""
+    key = (id(schedule), person.birth_date, *(getattr(person, flag) for flag in PERSON_FLAGS))
+    cached = _PERSON_SPANS.get(key)
+    if cached is not None and cached[0] is schedule:
+        return cached[1]
+    found = {series.id: [_window_spans(w, person, None) for w in series.windows] for series in schedule.series}
+    if len(_PERSON_SPANS) > 200_000:
+        _PERSON_SPANS.clear()
+    _PERSON_SPANS[key] = (schedule, found)
+    return found
+
+
+_BY_VACCINE: dict[int, tuple[Schedule, dict[str, tuple[Series, ...]]]] = {}
+
+
+def _series_for_vaccine(schedule: Schedule, vaccine: str) -> tuple[Series, ...]:
+    cached = _BY_VACCINE.get(id(schedule))
+    if cached is None or cached[0] is not schedule:
+        cached = _BY_VACCINE[id(schedule)] = (schedule, {})
+    found = cached[1].get(vaccine)
+    if found is None:
+        found = cached[1][vaccine] = schedule.series_for_vaccine(vaccine)
+    return found
+
+
 class _SeriesRun:
     """The state of one series while a person's history is read in date order."""
 
-    def __init__(self, series: Series, person: Person, vaccine: Vaccine, history: Sequence[RecordedDose]) -> None:
+    def __init__(
+        self,
+        series: Series,
+        person: Person,
+        vaccine: Vaccine,
+        history: Sequence[RecordedDose],
+        spans: Sequence[list[tuple[date, date]]],
+    ) -> None:
         self.series = series
         self.person = person
         self.vaccine = vaccine
@@ -157,34 +194,23 @@ class _SeriesRun:
         self.started_window: int | None = None
         self.voluntary: list[RecordedDose] = []
         self.per_year: dict[int, int] = {}
-        self.spans = [self._cached_spans(w) for w in series.windows]
+        # from _spans_by_series (the same for everyone born that day); a window with a
+        # condition on past doses is judged on this history
+        self.spans = [self._spans(w) if w.requires_dose_between is not None else found for w, found in zip(series.windows, spans)]
+        self._eligible: list[tuple[date, date]] | None = None
 
     # -- eligibility
 
     def _person_fits(self, window: Window) -> bool:
         return _person_fits(window, self.person, self.history)
 
-    def _cached_spans(self, window: Window) -> list[tuple[date, date]]:
-        """The window's spans; those that depend on the person alone are computed once per
-        birth date and flags (a city has a few tens of thousands of birth dates)."""
-        if window.requires_dose_between is not None:
-            return self._spans(window)
-        person = self.person
-        key = (id(window), person.birth_date, *(getattr(person, flag) for flag in PERSON_FLAGS))
-        cached = _SPANS.get(key)
-        if cached is not None and cached[0] is window:
-            return cached[1]
-        spans = self._spans(window)
-        if len(_SPANS) > 400_000:
-            _SPANS.clear()
-        _SPANS[key] = (window, spans)
-        return spans
-
     def _spans(self, window: Window) -> list[tuple[date, date]]:
         return _window_spans(window, self.person, self.history)
 
     def eligible_spans(self) -> list[tuple[date, date]]:
-        return _merge(span for spans in self.spans for span in spans)
+        if self._eligible is None:
+            self._eligible = _merge(span for spans in self.spans for span in spans)
+        return self._eligible
 
     def _window_at(self, day: date) -> int | None:
         for index, spans in enumerate(self.spans):
@@ -659,12 +685,24 @@ def evaluate(
     order. Doses dated after ``as_of`` or before birth are reported as data errors and ignored.
     """
     schedule = schedule or load_schedule()
+    return _evaluate(person, doses, as_of, schedule, _spans_by_series(schedule, person), forecast, forecast_within)
+
+
+def _evaluate(
+    person: Person,
+    doses: Sequence[RecordedDose],
+    as_of: date,
+    schedule: Schedule,
+    spans: Mapping[str, Sequence[list[tuple[date, date]]]],
+    forecast: bool,
+    forecast_within: tuple[date, date] | None,
+) -> Evaluation:
     by_vaccine: dict[str, list[RecordedDose]] = {}
     usable = [d for d in doses if person.birth_date <= d.date <= as_of]
     for dose in sorted(usable, key=lambda d: d.date):
         by_vaccine.setdefault(dose.vaccine, []).append(dose)
     runs = {
-        s.id: _SeriesRun(s, person, schedule.vaccines[s.vaccine], by_vaccine.get(s.vaccine, ()))
+        s.id: _SeriesRun(s, person, schedule.vaccines[s.vaccine], by_vaccine.get(s.vaccine, ()), spans[s.id])
         for s in schedule.series
     }
     results: list[DoseEvaluation | None] = [None] * len(doses)
@@ -676,7 +714,7 @@ def evaluate(
             reason = Reason("date_error", "schedule.recorded_dose_dates", f"dose dated {dose.date} is {where}")
             results[position] = DoseEvaluation(dose, None, False, reasons=(reason,))
             continue
-        candidates = schedule.series_for_vaccine(dose.vaccine)
+        candidates = _series_for_vaccine(schedule, dose.vaccine)
         if not candidates:
             reason = Reason("unknown_vaccine", "schedule.outside_eligible_range", f"{dose.vaccine!r} has no routine series")
             results[position] = DoseEvaluation(dose, None, False, reasons=(reason,))
@@ -696,6 +734,86 @@ def evaluate(
         doses=tuple(r for r in results if r is not None),
         forecasts=tuple(forecasts[s.id] for s in schedule.series if s.id in forecasts),
     )
+
+
+def forecasts_within(
+    person: Person, doses: Sequence[RecordedDose], as_of: date, first: date, last: date, schedule: Schedule | None = None
+) -> tuple[Forecast, ...]:
+    """The forecasts of ``evaluate(person, doses, as_of, forecast_within=(first, last))``, and
+    only those: the verdicts on the doses are not kept.
+
+    Only the series that can matter are read: those whose eligible range may meet
+    ``first``–``last``, the other series of their vaccines (a dose goes to one of them), the
+    series they require complete (特例), the series of the same alternatives (五種混合 or
+    四種混合 with Hib), and every injected live vaccine when one of them is read (their
+    spacing). A dose of any other vaccine changes none of these forecasts.
+    """
+    schedule = schedule or load_schedule()
+    spans = _spans_by_series(schedule, person)
+    cut = _schedule_within(schedule, person, spans, first, last)
+    if not cut.series:
+        return ()
+    return _evaluate(person, doses, as_of, cut, spans, True, (first, last)).forecasts
+
+
+_WITHIN: dict[tuple, tuple[Schedule, Schedule]] = {}
+_WANTED: dict[tuple, tuple[Schedule, frozenset[str]]] = {}
+
+
+def _schedule_within(
+    schedule: Schedule, person: Person, spans: Mapping[str, Sequence[list[tuple[date, date]]]], first: date, last: date
+) -> Schedule:
+    key = (id(schedule), person.birth_date, *(getattr(person, flag) for flag in PERSON_FLAGS), first, last)
+    cached_wanted = _WANTED.get(key)
+    if cached_wanted is not None and cached_wanted[0] is schedule:
+        wanted = cached_wanted[1]
+    else:
+        wanted = frozenset(
+            series.id
+            for series in schedule.series
+            if any(a <= last and b >= first for window_spans in spans[series.id] for a, b in window_spans)
+        )
+        if len(_WANTED) > 200_000:
+            _WANTED.clear()
+        _WANTED[key] = (schedule, wanted)
+    key = (id(schedule), wanted)
+    cached = _WITHIN.get(key)
+    if cached is not None and cached[0] is schedule:
+        return cached[1]
+    needed = set(wanted)
+    live = schedule.live_spacing
+    live_vaccines = (
+        {code for code, vaccine in schedule.vaccines.items() if code in live.vaccines or set(vaccine.products) & live.products}
+        if live is not None
+        else set()
+    )
+    while True:
+        vaccines = {s.vaccine for s in schedule.series if s.id in needed}
+        if vaccines & live_vaccines:
+            vaccines |= live_vaccines
+        more = {s.id for s in schedule.series if s.vaccine in vaccines}
+        for series in schedule.series:
+            if series.id in needed:
+                more.update(w.requires_series_complete.series for w in series.windows if w.requires_series_complete)
+        for alternative in schedule.alternatives:
+            members = {member for option in alternative.options for member in option}
+            if members & needed:
+                more |= members
+        if more <= needed:
+            break
+        needed |= more
+    cut = Schedule(
+        schedule.rules,
+        schedule.vaccines,
+        tuple(s for s in schedule.series if s.id in needed),
+        tuple(a for a in schedule.alternatives if any(m in needed for option in a.options for m in option)),
+        schedule.sources,
+        schedule.live_spacing,
+    )
+    if len(_WITHIN) > 4096:
+        _WITHIN.clear()
+    _WITHIN[key] = (schedule, cut)
+    return cut
 
 
 def judge(person: Person, doses: Sequence[RecordedDose], as_of: date, schedule: Schedule | None = None) -> tuple[DoseEvaluation, ...]:
@@ -754,6 +872,7 @@ __all__ = [
     "eligible_periods",
     "evaluate",
     "fiscal_year",
+    "forecasts_within",
     "judge",
     "load_schedule",
     "referenced_rules",
