@@ -19,8 +19,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.base import BaseHTTPMiddleware
 
-from shared.auth import AUTHORIZATION, PROOF, Caller, TokenVerifier, check_allowed
-from shared.errors import PROBLEM_JSON, InvalidRequest, Problem, Unauthenticated
+from shared.auth import AUTHORIZATION, Caller, TokenVerifier, check_allowed
+from shared.errors import PROBLEM_JSON, InvalidRequest, Problem
 from shared.oplog import Actor, OperationLog
 
 
@@ -64,11 +64,8 @@ class ServiceCaller:
 
     async def __call__(self, request: Request) -> Caller:
         verifier: TokenVerifier = request.app.state.context.verifier
-        header = request.headers.get(AUTHORIZATION, "")
-        if not header.startswith("Bearer "):
-            raise Unauthenticated("no service token")
         target = http_target(request.method, request.url.path)
-        caller = verifier.verify(header.removeprefix("Bearer ").strip(), request.headers.get(PROOF), target, await request.body())
+        caller = verifier.verify_authorization(request.headers.get(AUTHORIZATION), target, await request.body())
         request.state.actor = Actor(str(caller.principal), "service")
         check_allowed(caller, self.allowed, request.app.state.context.settings.city, self.operation)
         return caller

@@ -94,14 +94,10 @@ class ServiceSpec:
 def answer_ping(ctx: ServiceContext) -> Handler:
     """The identity answer every service gives on ``renkei.<lg>.<service>.ping``."""
 
+    service, city, principal = ctx.settings.service, ctx.settings.city, str(ctx.principal)
+
     async def ping(request: PingRequest, caller: Caller) -> PingReply:
-        return PingReply(
-            service=ctx.settings.service,
-            city=ctx.settings.city,
-            principal=str(ctx.principal),
-            caller=str(caller.principal),
-            nonce=request.nonce,
-        )
+        return PingReply(service=service, city=city, principal=principal, caller=str(caller.principal), nonce=request.nonce)
 
     return ping
 

@@ -26,10 +26,13 @@ CITY_PARAMETER = {"description": "The six-digit local-government code (全国地
 REQUEST_HEADERS = {
     "type": "object",
     "description": "Every request carries the caller's service token and a proof of possession for this subject and body.",
-    "required": ["Authorization", "Renkei-Proof"],
+    "required": ["Authorization"],
     "properties": {
-        "Authorization": {"type": "string", "description": "Bearer <service token> (EdDSA JWT, at most five minutes)"},
-        "Renkei-Proof": {"type": "string", "description": "HMAC over a single-use id, time, subject and body hash"},
+        "Authorization": {
+            "type": "string",
+            "description": "Renkei <service token> <jti>.<iat>.<mac>: the caller's EdDSA JWT (at most five minutes), "
+            "then the request proof, an HMAC over the token's jti, a single-use id, time, subject and body hash",
+        },
         "Renkei-Request-Id": {"type": "string", "description": "correlates the call across services and logs"},
     },
 }

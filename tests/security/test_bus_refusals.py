@@ -18,7 +18,7 @@ from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 
 from renkei.testkit import identity, make_bus
-from shared.auth import AUTHORIZATION, PROOF
+from shared.auth import AUTHORIZATION, authorization, read_authorization
 from shared.bus import ERROR_HEADER, Bus, inbox_prefix
 from shared.contracts import REGISTRY
 from shared.contracts.system import PingRequest
@@ -121,7 +121,8 @@ def test_a_bad_token_is_refused(stack_files, nats_secured, case, headers, expect
     async def scenario():
         server_bus = await serving_address(stack_files, nats_secured)
         value = tokens[headers]
-        sent = {**signed_headers(stack_files, HEALTH), AUTHORIZATION: f"Bearer {value}"} if value else None
+        _, proof = read_authorization(signed_headers(stack_files, HEALTH)[AUTHORIZATION])
+        sent = {AUTHORIZATION: authorization(value, proof)} if value else None
         problem = await raw_request(stack_files, nats_secured, HEALTH, sent)
         await server_bus.close()
         return problem
@@ -168,7 +169,9 @@ def test_a_captured_token_cannot_carry_another_request(stack_files, nats_secured
         server_bus = await serving_address(stack_files, nats_secured)
         captured = signed_headers(stack_files, HEALTH)
         forged = signed_headers(stack_files, Principal("juki_cs", CITY))  # the thief's own proof
-        problem = await raw_request(stack_files, nats_secured, HEALTH, {**captured, PROOF: forged[PROOF]})
+        token, _ = read_authorization(captured[AUTHORIZATION])
+        _, thief_proof = read_authorization(forged[AUTHORIZATION])
+        problem = await raw_request(stack_files, nats_secured, HEALTH, {AUTHORIZATION: authorization(token, thief_proof)})
         tampered = await raw_request(stack_files, nats_secured, HEALTH, captured, body=b'{"nonce": "other"}')
         await server_bus.close()
         return problem, tampered

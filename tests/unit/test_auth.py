@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import os
 import time
 
 import jwt
@@ -9,7 +13,18 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from shared.auth import PROOF, Caller, Credentials, ReplayCache, TokenIssuer, TokenVerifier, check_allowed
+from shared.auth import (
+    AUTHORIZATION,
+    Caller,
+    Credentials,
+    ProofKey,
+    ReplayCache,
+    TokenIssuer,
+    TokenVerifier,
+    authorization,
+    check_allowed,
+    read_authorization,
+)
 from shared.errors import Forbidden, Unauthenticated
 from shared.trust import Principal, TrustDirectory
 
@@ -44,7 +59,11 @@ def parties() -> Parties:
 
 
 def split(headers: dict) -> tuple[str, str]:
-    return headers["Authorization"].removeprefix("Bearer "), headers[PROOF]
+    """The token and the proof a request carries."""
+    assert set(headers) == {AUTHORIZATION}
+    token, proof = read_authorization(headers[AUTHORIZATION])
+    assert token and proof
+    return token, proof
 
 
 def forge(key, header=None, **overrides) -> str:
@@ -62,19 +81,80 @@ def test_a_request_names_its_caller(parties):
 
 def test_the_token_is_reused_and_each_request_gets_its_own_proof(parties):
     credentials, verifier = parties.credentials(HEALTH), parties.verifier()
-    first, second = credentials.headers(ADDRESS, TARGET, BODY), credentials.headers(ADDRESS, TARGET, BODY)
-    assert first["Authorization"] == second["Authorization"]
-    assert first[PROOF] != second[PROOF]
-    verifier.verify(*split(first), TARGET, BODY)
-    verifier.verify(*split(second), TARGET, BODY)
+    first, second = split(credentials.headers(ADDRESS, TARGET, BODY)), split(credentials.headers(ADDRESS, TARGET, BODY))
+    assert first[0] == second[0]
+    assert first[1] != second[1]
+    verifier.verify(*first, TARGET, BODY)
+    verifier.verify(*second, TARGET, BODY)
 
 
 def test_a_token_near_its_expiry_is_renewed(parties, monkeypatch):
     credentials = parties.credentials(HEALTH, lifetime=10)
-    first = credentials.headers(ADDRESS, TARGET, BODY)["Authorization"]
+    first, _ = split(credentials.headers(ADDRESS, TARGET, BODY))
     real = time.time
     monkeypatch.setattr(time, "time", lambda: real() + 9)
-    assert credentials.headers(ADDRESS, TARGET, BODY)["Authorization"] != first
+    renewed, _ = split(credentials.headers(ADDRESS, TARGET, BODY))
+    assert renewed != first
+    unverified = {"verify_signature": False}
+    assert jwt.decode(renewed, options=unverified)["jti"] != jwt.decode(first, options=unverified)["jti"]
+
+
+def test_the_authorization_header_carries_the_token_and_the_proof(parties):
+    credentials, verifier = parties.credentials(HEALTH), parties.verifier()
+    value = credentials.headers(ADDRESS, TARGET, BODY)[AUTHORIZATION]
+    scheme, token, proof = value.split(" ")
+    assert scheme == "Renkei" and authorization(token, proof) == value
+    assert verifier.verify_authorization(value, TARGET, BODY).principal == HEALTH
+
+
+@pytest.mark.parametrize("value", [None, "", "Bearer rks_a-staff-session", "Renkei", "Renkei  a.b.c"])
+def test_an_authorization_without_a_service_token_is_refused(parties, value):
+    with pytest.raises(Unauthenticated, match="no service token"):
+        parties.verifier().verify_authorization(value, TARGET, BODY)
+
+
+def test_the_old_bearer_form_carries_no_service_token(parties):
+    token, proof = split(parties.credentials(HEALTH).headers(ADDRESS, TARGET, BODY))
+    with pytest.raises(Unauthenticated, match="no service token"):
+        parties.verifier().verify_authorization(f"Bearer {token} {proof}", TARGET, BODY)
+
+
+def test_a_token_without_its_proof_is_refused(parties):
+    token, _ = split(parties.credentials(HEALTH).headers(ADDRESS, TARGET, BODY))
+    with pytest.raises(Unauthenticated, match="no request proof"):
+        parties.verifier().verify_authorization(f"Renkei {token}", TARGET, BODY)
+
+
+@pytest.mark.parametrize("key_size", [32, 16, 64, 100])  # channel keys are 32 bytes; HMAC takes any
+def test_the_proof_mac_is_hmac_sha256_of_the_request(key_size):
+    key = os.urandom(key_size)
+    token_id, request_id, issued_at, target, body = "tok", os.urandom(12).hex(), str(int(time.time())), TARGET, BODY
+    message = b"|".join(
+        (token_id.encode(), request_id.encode(), issued_at.encode(), target.encode(), hashlib.sha256(body).digest())
+    )
+    expected = base64.urlsafe_b64encode(hmac.digest(key, message, "sha256")).decode().rstrip("=")
+    proof_key = ProofKey(key)
+    assert proof_key.mac(token_id, request_id, issued_at, target, body) == expected
+    assert proof_key.mac(token_id, request_id, issued_at, target, body) == expected  # the kept states are not consumed
+    assert proof_key.mac(token_id, request_id, issued_at, target, b"{}") != expected
+
+
+def test_a_cached_token_still_binds_each_proof_to_itself(parties):
+    credentials, verifier = parties.credentials(HEALTH), parties.verifier()
+    token, proof = split(credentials.headers(ADDRESS, TARGET, BODY))
+    verifier.verify(token, proof, TARGET, BODY)  # the token is now cached
+    other = forge(parties.signing[str(HEALTH)], jti="another")  # a valid token of the same caller
+    _, next_proof = split(credentials.headers(ADDRESS, TARGET, BODY))
+    with pytest.raises(Unauthenticated, match="does not match"):
+        verifier.verify(other, next_proof, TARGET, BODY)
+    verifier.verify(token, next_proof, TARGET, BODY)
+
+
+def test_a_proof_that_is_not_ascii_is_refused_as_a_mismatch(parties):
+    token, proof = split(parties.credentials(HEALTH).headers(ADDRESS, TARGET, BODY))
+    request_id, issued_at, _ = proof.split(".")
+    with pytest.raises(Unauthenticated, match="does not match"):
+        parties.verifier().verify(token, f"{request_id}.{issued_at}.é", TARGET, BODY)
 
 
 def test_a_replayed_request_is_refused(parties):
