@@ -98,19 +98,7 @@ def _store(row: IdentityInfo, record: IdentityRecord, change: ResidentChanged) -
 
 
 def record_of(row: IdentityInfo) -> IdentityRecord:
-    return IdentityRecord(
-        resident_code=row.resident_code,
-        my_number=row.my_number,
-        family_name=row.family_name,
-        given_name=row.given_name,
-        family_name_kana=row.family_name_kana,
-        given_name_kana=row.given_name_kana,
-        sex=row.sex,
-        birth_date=row.birth_date,
-        address=row.address,
-        status=row.status,
-        updated_at=as_utc(row.updated_at),
-    )
+    return IdentityRecord.of_row(row)
 
 
 def person_of(record: IdentityRecord | IdentityInfo, key: str | None = None) -> Person:

@@ -63,19 +63,7 @@ def store(session: Session, city: str, records: list[IdentityRecord]) -> int:
 
 
 def record_of(row: IdentityCopy) -> IdentityRecord:
-    return IdentityRecord(
-        resident_code=row.resident_code,
-        my_number=row.my_number,
-        family_name=row.family_name,
-        given_name=row.given_name,
-        family_name_kana=row.family_name_kana,
-        given_name_kana=row.given_name_kana,
-        sex=row.sex,
-        birth_date=row.birth_date,
-        address=row.address,
-        status=row.status,
-        updated_at=as_utc(row.updated_at),
-    )
+    return IdentityRecord.of_row(row)
 
 
 def look_up(session: Session, asking_city: str, query: PrefectureQuery, limit: int) -> PrefectureMatches:

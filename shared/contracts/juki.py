@@ -15,13 +15,14 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from datetime import UTC
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, Field, model_validator
 
 from shared.contracts.base import Message, Operation
 from shared.contracts.residents import ResidentStatus
 from shared.contracts.types import BirthDate, KanaName, LocalGovernmentCode, MyNumber, PersonName, ResidentCode, Sex
+from shared.models import as_utc
 
 #: The four basic items (基本4情報).
 FourItem = Literal["name", "address", "sex", "birth_date"]
@@ -140,6 +141,13 @@ class IdentityRecord(Message):
 
     def digest(self) -> str:
         return record_digest(self)
+
+    @classmethod
+    def of_row(cls, row: Any) -> IdentityRecord:
+        """From a stored row with these columns (the CS's and the prefecture's tables)."""
+        values = {name: getattr(row, name) for name in cls.model_fields}
+        values["updated_at"] = as_utc(row.updated_at)
+        return cls(**values)
 
 
 class IdentityBatch(Message):

@@ -557,3 +557,36 @@ def test_the_counter_refuses_bad_input_with_problem_details(stack_files, nats_se
         assert reply.json()["type"] == InvalidRequest.type, what
     assert "check digit" in str(replies["my number check digit"].json()["errors"])
     assert missing.status_code == 404 and missing.json()["type"] == NotFound.type
+
+
+def test_each_new_number_and_each_resident_code_learnt_is_announced_once_without_a_my_number(stack_files, nats_secured, database_url):
+    """``number_assigned`` (flow [03]): the intermediate server obtains symbols from it (M24)."""
+    import json
+
+    from shared.contracts.network import NUMBER_ASSIGNED
+    from shared.models import OutboxMessage
+
+    rng = random.Random(23)
+    record = resident(rng)
+    stranger = generate_my_number(rng)
+    t0 = datetime(2024, 4, 1, 9, tzinfo=UTC)
+    with running(SPEC, settings_for(stack_files, nats_secured, database_url)) as [client]:
+        # First known as a non-resident through assign, then as a resident through the feed.
+        first = call(stack_files, nats_secured, HEALTH, ASSIGN, AssignNumberRequest(my_number=record.my_number))
+        call(stack_files, nats_secured, WELFARE, ASSIGN, AssignNumberRequest(my_number=record.my_number))
+        other = call(stack_files, nats_secured, HEALTH, ASSIGN, AssignNumberRequest(my_number=stranger))
+        publish_changes(stack_files, nats_secured, [("m-1", change("move_in", record, t0)), ("m-2", change("move_in", record, t0))])
+        wait_for_inbox(client.app.state.context.db, CONSUMER, 2)
+        moved = record.model_copy(update={"address": "埼玉県越谷市南越谷二丁目2番2号", "town": "南越谷"})
+        publish_changes(stack_files, nats_secured, [("m-3", change("address_change", moved, t0 + timedelta(days=3)))])
+        wait_for_inbox(client.app.state.context.db, CONSUMER, 3)
+        with client.app.state.context.db.session() as session:
+            sent = session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)).all()
+    assert {m.subject for m in sent} == {NUMBER_ASSIGNED.subject(CITY)}
+    payloads = [json.loads(m.payload) for m in sent]
+    assert payloads == [
+        {"integrated_address_number": first.integrated_address_number, "resident_code": None},
+        {"integrated_address_number": other.integrated_address_number, "resident_code": None},
+        {"integrated_address_number": first.integrated_address_number, "resident_code": record.resident_code},
+    ]  # the second assign, the duplicate change and the address change announce nothing
+    assert not any(record.my_number in m.payload.decode() or stranger in m.payload.decode() for m in sent)
