@@ -46,14 +46,13 @@ class StackAccess:
     nats_url: str
     credentials: dict[str, str]
     database_url: str | None = None
-    registry: Any = None  # the contracts the stack serves; the suite's registry when None
     health_url: str | None = None  # Koshigaya's health management (its staff API)
 
     @property
     def contracts(self):
         from shared.contracts import REGISTRY
 
-        return self.registry or REGISTRY
+        return REGISTRY
 
     @classmethod
     def of_running_stack(cls, data_dir: Path, database_url: str | None) -> StackAccess:
