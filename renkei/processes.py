@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -20,10 +21,39 @@ def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
     return True
 
 
+_handed_out: set[int] = set()
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def free_port(host: str = "127.0.0.1") -> int:
+    """A free port below the kernel's ephemeral range.
+
+    A port the kernel picks for ``bind(0)`` comes from the ephemeral range, which outgoing
+    connections draw from too: between our asking and the server's binding, a client socket
+    could take it. Below that range only listeners live, and each port is handed out once
+    per process so two servers set up side by side never get the same one.
+    """
+    low, _ = _ephemeral_range()
+    candidates = range(20000, low) if low > 21000 else range(0)
+    for _ in range(200):
+        if not candidates:
+            break
+        port = random.choice(candidates)
+        if port not in _handed_out and port_is_free(port, host):
+            _handed_out.add(port)
+            return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
-        return sock.getsockname()[1]
+        port = sock.getsockname()[1]
+    _handed_out.add(port)
+    return port
 
 
 class PortAllocator:

@@ -28,30 +28,48 @@ class NatsServer:
 
     def __init__(self, folder: Path, config: dict) -> None:
         self.folder = folder
+        self.base_config = config
+        self.config_path = folder / "nats.conf"
+        self.process: subprocess.Popen | None = None
+        self._choose_ports()
+
+    def _choose_ports(self) -> None:
         self.port = free_port()
         self.monitor_port = free_port()
-        config = {**config, "host": "127.0.0.1", "port": self.port, "http": f"127.0.0.1:{self.monitor_port}"}
-        config.setdefault("jetstream", {"store_dir": str(folder / "jetstream"), "sync_interval": "always"})
-        self.config_path = folder / "nats.conf"
+        config = {**self.base_config, "host": "127.0.0.1", "port": self.port, "http": f"127.0.0.1:{self.monitor_port}"}
+        config.setdefault("jetstream", {"store_dir": str(self.folder / "jetstream"), "sync_interval": "always"})
         self.config_path.write_text(json.dumps(config))
-        self.process: subprocess.Popen | None = None
 
     @property
     def url(self) -> str:
         return f"nats://127.0.0.1:{self.port}"
 
     def start(self) -> NatsServer:
+        # Another process may bind a free port before the server does; then try other ports.
+        for _ in range(3):
+            if self._start_once():
+                return self
+            if "address already in use" not in self._log_tail():
+                break
+            self._choose_ports()
+        raise RuntimeError(f"nats-server did not start: {self._log_tail()}")
+
+    def _start_once(self) -> bool:
         log = open(self.folder / "nats.log", "ab")
         self.process = subprocess.Popen([nats_server_binary(), "-c", str(self.config_path)], stdout=log, stderr=log)
         log.close()
         deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and self.process.poll() is None:
             try:
                 if httpx.get(f"http://127.0.0.1:{self.monitor_port}/healthz", timeout=0.5).status_code == 200:
-                    return self
+                    return True
             except httpx.HTTPError:
                 time.sleep(0.05)
-        raise RuntimeError(f"nats-server did not start: {(self.folder / 'nats.log').read_text()[-2000:]}")
+        self.kill()
+        return False
+
+    def _log_tail(self) -> str:
+        return (self.folder / "nats.log").read_text()[-2000:]
 
     def kill(self) -> None:
         if self.process and self.process.poll() is None:
