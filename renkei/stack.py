@@ -22,6 +22,7 @@ from pathlib import Path
 import httpx
 
 from renkei.processes import PortAllocator, is_running, spawn, start_time, stop
+from renkei.zygote import Zygote
 from shared import nats_config
 from shared.contracts import CITY_SERVICES, GLOBAL_SERVICES, REGISTRY
 from shared.ids import is_valid_local_government_code
@@ -163,6 +164,28 @@ def up(
             raise StackError(f"a stack from {data_dir} is already running: 'renkei down --data {data_dir}' first")
         existing.unlink()
 
+    principals = principals_for(cities)
+    zygote = Zygote(sorted({_app_module(p) for p in principals}))  # imports while keys and NATS get ready
+    try:
+        return _start(data_dir, cities, principals, existing, zygote, database_url, ready_timeout, people)
+    finally:
+        zygote.close()
+
+
+def _app_module(principal: Principal) -> str:
+    return f"services.{principal.service}.app"
+
+
+def _start(
+    data_dir: Path,
+    cities: list[str],
+    principals: list[Principal],
+    existing: Path,
+    zygote: Zygote,
+    database_url: str | None,
+    ready_timeout: float,
+    people: int,
+) -> RunRecord:
     ports = PortAllocator()
     nats_port = ports.take(NATS_PORT, "NATS")
     monitor_port = ports.take(NATS_MONITOR_PORT, "NATS monitoring")
@@ -180,7 +203,6 @@ def up(
     record.save(existing)
     try:
         _wait_for_nats(record, timeout=ready_timeout)
-        principals = principals_for(cities)
         # Every port first: a city system is told where the national ones listen.
         port_of = {p: ports.take(SERVICE_BASE_PORT + i, str(p)) for i, p in enumerate(principals)}
         urls = {p: f"{'https' if p.service in TLS_SERVICES else 'http'}://127.0.0.1:{port}" for p, port in port_of.items()}
@@ -204,10 +226,9 @@ def up(
                 if service == principal.service:
                     env[setting] = urls[Principal(target)]
             log_path = logs / f"{principal}.log"
-            argv = [sys.executable, "-m", "shared.serve", f"services.{principal.service}.app"]
-            proc = spawn(argv, env, log_path)
+            pid = zygote.fork(_app_module(principal), env, log_path)
             record.services.append(
-                Member(principal.service, principal.city, urls[principal], proc.pid, start_time(proc.pid), str(log_path))
+                Member(principal.service, principal.city, urls[principal], pid, start_time(pid), str(log_path))
             )
             record.save(existing)
         _wait_for_services(record, timeout=ready_timeout)

@@ -89,6 +89,11 @@ def test_up_detach_status_and_down(tmp_path, stack_env):
     assert {city for _, city in members} == {"112224", "112216", None}
 
     record = RunRecord.load(run_file(data))
+    for member in record.services:  # forked from the zygote, each is a process of its own, named for its service
+        assert os.getsid(member.pid) == member.pid
+        title = Path(f"/proc/{member.pid}/cmdline").read_text().rstrip("\0")
+        assert title == " ".join(filter(None, ["renkei", member.service, member.city]))
+    assert not [p for p in Path("/proc").glob("[0-9]*") if _cmdline(p).startswith("renkei zygote")]
     answers = asyncio.run(ping_everyone(data, record))
     assert answers == {name: name for name in answers} and len(answers) == len(members) - 1  # all but the prefecture
     health = next(m for m in record.services if m.service == "health_mgmt" and m.city == "112224")
@@ -107,6 +112,13 @@ def test_up_detach_status_and_down(tmp_path, stack_env):
     assert not any(is_running(m.pid, m.started) for m in record.members)
     assert not run_file(data).exists()
     assert renkei("status", "--data", str(data), "--json").returncode == 1
+
+
+def _cmdline(proc: Path) -> str:
+    try:
+        return (proc / "cmdline").read_text()
+    except OSError:
+        return ""
 
 
 def test_up_in_the_foreground_stops_everything_on_ctrl_c(tmp_path, stack_env):
