@@ -11,8 +11,10 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from services.health_mgmt import move_in
+from services.health_mgmt.resident_feed import apply_resident_change
 from services.health_mgmt.runtime import runtime_of
 from shared.contracts.network import QueryAnswered
+from shared.contracts.residents import ResidentChanged
 from shared.events import EventHandler
 from shared.service import ConsumerFactory, HandlerFactory, ServiceContext
 
@@ -30,4 +32,16 @@ def answered(ctx: ServiceContext) -> EventHandler:
     return apply
 
 
-CONSUMED: dict[str, ConsumerFactory] = {"intermediate_server.events.answered": answered}
+def resident_changed(ctx: ServiceContext) -> EventHandler:
+    """``resident_registry.events.changed``: bring an enrolled person's items up to date (M30)."""
+
+    def apply(session: Session, payload: ResidentChanged) -> None:
+        apply_resident_change(session, payload)
+
+    return apply
+
+
+CONSUMED: dict[str, ConsumerFactory] = {
+    "intermediate_server.events.answered": answered,
+    "resident_registry.events.changed": resident_changed,
+}

@@ -76,6 +76,8 @@ class Subject(Base):
     hbv_perinatal_prophylaxis: Mapped[bool] = mapped_column(Boolean, default=False)
     enrolled_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # When the newest resident change applied was recorded (異動の処理日時): an older one never undoes it.
+    last_change_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
 
     __table_args__ = (
         CheckConstraint(one_of("status", SUBJECT_STATUSES), name="status"),

@@ -25,25 +25,16 @@ from services.integrated_address.models import Addressee, AppliedChange
 from services.integrated_address.numbering import draw_number
 from shared.contracts.address import MY_NUMBER_USERS, AddressLookupRequest, AddressView, PersonItems
 from shared.contracts.network import NUMBER_ASSIGNED, NumberAssigned
-from shared.contracts.residents import ResidentChanged, ResidentRecord
+from shared.contracts.residents import ResidentChanged
 from shared.db import insert_ignoring_conflicts
 from shared.errors import Conflict, Forbidden, NotFound, Problem
 from shared.events import enqueue
-from shared.ids import validate_name
 from shared.models import as_utc, utcnow
 
 #: How many fresh numbers to draw before giving up (a clash is one in a billion per draw).
 MAX_DRAWS = 8
 
 #: The status a change leaves the person in; the other kinds carry it in the record.
-STATUS_AFTER = {
-    "birth": "resident",
-    "move_in": "resident",
-    "special_move_in": "resident",
-    "move_out": "moved_out",
-    "death": "deceased",
-}
-
 ITEM_COLUMNS = ("name", "name_kana", "sex", "birth_date", "address")
 
 
@@ -122,22 +113,6 @@ def assign(session: Session, city: str, my_number: str, items: PersonItems | Non
 # --- the resident feed (flows [01], [10]; M30, M31) ------------------------------------
 
 
-def full_name(family: str, given: str) -> str:
-    return validate_name(f"{family} {given}")
-
-
-def record_values(record: ResidentRecord, status: str) -> dict:
-    return {
-        "resident_code": record.resident_code,
-        "name": full_name(record.family_name, record.given_name),
-        "name_kana": full_name(record.family_name_kana, record.given_name_kana),
-        "sex": record.sex,
-        "birth_date": record.birth_date,
-        "address": record.address,
-        "status": status,
-    }
-
-
 def apply_resident_change(session: Session, city: str, change: ResidentChanged) -> str:
     """Apply one change; returns ``created``, ``updated``, ``unchanged``, ``stale`` or ``duplicate``.
 
@@ -153,7 +128,7 @@ def apply_resident_change(session: Session, city: str, change: ResidentChanged) 
     if not first_time:
         return "duplicate"
     record = change.resident
-    values = record_values(record, STATUS_AFTER.get(change.kind, record.status))
+    values = record.address_items(change.status_after())
     by_mine, by_code = by_my_number(session, record.my_number), by_resident_code(session, record.resident_code)
     if by_mine is not None and by_code is not None and by_mine is not by_code:
         raise Conflict("the change's My Number and resident code belong to two different addressees")

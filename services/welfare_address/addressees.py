@@ -30,21 +30,12 @@ from shared.contracts.address import (
     WelfareAddressView,
     WelfareLookupRequest,
 )
-from shared.contracts.residents import ResidentChanged, ResidentRecord
+from shared.contracts.residents import ResidentChanged
 from shared.db import insert_ignoring_conflicts
 from shared.errors import Conflict, Forbidden, NotFound, Problem
-from shared.ids import validate_name
 from shared.models import as_utc, utcnow
 
 MAX_DRAWS = 8
-
-STATUS_AFTER = {
-    "birth": "resident",
-    "move_in": "resident",
-    "special_move_in": "resident",
-    "move_out": "moved_out",
-    "death": "deceased",
-}
 
 
 
@@ -138,22 +129,6 @@ def update_non_resident(session: Session, number: str, changes: dict) -> Welfare
 # --- the resident feed (M30, M31) -----------------------------------------------------
 
 
-def full_name(family: str, given: str) -> str:
-    return validate_name(f"{family} {given}")
-
-
-def record_values(record: ResidentRecord, status: str) -> dict:
-    return {
-        "resident_code": record.resident_code,
-        "name": full_name(record.family_name, record.given_name),
-        "name_kana": full_name(record.family_name_kana, record.given_name_kana),
-        "sex": record.sex,
-        "birth_date": record.birth_date,
-        "address": record.address,
-        "status": status,
-    }
-
-
 def apply_resident_change(session: Session, change: ResidentChanged, integrated_address_number: str | None) -> str:
     """Apply one change; returns ``created``, ``updated``, ``unchanged``, ``stale`` or ``duplicate``.
 
@@ -169,7 +144,7 @@ def apply_resident_change(session: Session, change: ResidentChanged, integrated_
     if not first_time:
         return "duplicate"
     record = change.resident
-    values = record_values(record, STATUS_AFTER.get(change.kind, record.status))
+    values = record.address_items(change.status_after())
     if integrated_address_number is not None:
         values["integrated_address_number"] = integrated_address_number
     by_mine, by_code = by_my_number(session, record.my_number), by_resident_code(session, record.resident_code)
