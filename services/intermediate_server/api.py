@@ -87,6 +87,8 @@ def router() -> APIRouter:
                 return copies.export(session, rt.tenant, item_code, after, limit)
 
         people = await asyncio.to_thread(read)
+        # What left, in the log (M10, M14): the item, where the page began, how many people.
+        audit_person(request, None, f"terminal.copies.export item_code={item_code} after={after or '-'} people={len(people)}")
         next_after = people[-1]["integrated_address_number"] if len(people) == limit else None
         return CopyExport(item_code=item_code, people=people, next_after=next_after)
 

@@ -144,7 +144,9 @@ def test_each_role_reaches_only_what_it_needs(network):
     assert soka.get("/system/status", headers=operator).status_code == 403 and soka.get("/system/status", headers=auditor).status_code == 200
     assert koshigaya.get(f"/queries/{result.query_id}").status_code == 401
     logged = {(e.operation, e.outcome) for e in runtime(soka).ctx.oplog.entries() if e.operation.startswith("terminal.copies.export")}
-    assert ("terminal.copies.export", "ok") in logged and ("terminal.copies.export", "http-403") in logged
+    people = len(exported.json()["people"])
+    assert (f"terminal.copies.export item_code={net.VACCINATION_RECORDS} after=- people={people}", "ok") in logged  # what left (M10)
+    assert ("terminal.copies.export", "http-403") in logged
 
 
 def hub_route(hub, city: str) -> str:
