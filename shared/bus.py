@@ -63,6 +63,7 @@ class Bus:
         self._observe = observe or (lambda subject, outcome, seconds: None)
         self._nc: NatsClient | None = None
         self._concurrency = concurrency
+        self._closing = False
 
     async def connect(self, url: str, user: str | None, password: str | None, **options: Any) -> None:
         self._nc = await nats.connect(
@@ -98,6 +99,7 @@ class Bus:
         """Let in-flight requests finish (at most ``drain_seconds``), then close."""
         if self._nc is None or self._nc.is_closed:
             return
+        self._closing = True
         if self._nc.is_connected:
             try:
                 await asyncio.wait_for(self._nc.drain(), drain_seconds)
@@ -192,7 +194,10 @@ class Bus:
         log.warning("nats error", error=str(exc))
 
     async def _on_disconnected(self) -> None:
-        log.warning("nats disconnected")
+        if self._closing:  # our own close: nothing an operator needs to look at
+            log.info("nats connection closed")
+        else:
+            log.warning("nats disconnected")
 
     async def _on_reconnected(self) -> None:
         log.info("nats reconnected")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
+import structlog.testing
 from fastapi import APIRouter, Depends
 from fastapi.testclient import TestClient
 
@@ -156,3 +157,32 @@ def test_the_service_reconnects_when_nats_comes_back(stack_files, nats_secured):
         assert wait_for(200) == 200
         reply = asyncio.run(ping_once())  # its subscriptions came back with the connection
     assert reply.nonce == "again"
+
+
+def test_losing_nats_is_a_warning_and_closing_on_purpose_is_not(stack_files, nats_secured):
+    me = Principal("ops_console")
+
+    async def connect():
+        bus = make_bus(stack_files.data_dir, stack_files.directory, me)
+        await bus.connect(nats_secured.url, nats_user(me), stack_files.credentials["ops_console"])
+        return bus
+
+    async def scenario():
+        with structlog.testing.capture_logs() as closing:
+            bus = await connect()
+            await bus.close()
+            await asyncio.sleep(0.1)
+        with structlog.testing.capture_logs() as lost:
+            bus = await connect()
+            nats_secured.kill()
+            for _ in range(50):
+                if not bus.connected:
+                    break
+                await asyncio.sleep(0.1)
+            await bus.close(drain_seconds=1)
+        return closing, lost
+
+    closing, lost = asyncio.run(scenario())
+    assert [e["event"] for e in closing if e["log_level"] == "warning"] == []
+    assert "nats connection closed" in [e["event"] for e in closing]
+    assert "nats disconnected" in [e["event"] for e in lost if e["log_level"] == "warning"]
