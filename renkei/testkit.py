@@ -158,6 +158,13 @@ def staff_headers(client, roles: list[str], user_id: str | None = None, kind: st
     user_id = user_id or f"clerk-{uuid.uuid4().hex[:8]}"
     password = secrets.token_urlsafe(18)
     account = context.staff.create_account(user_id, f"Test {user_id}", password, list(roles), kind)
+    if kind == "contractor":  # a contractor works only inside a window a member of staff approved (M13)
+        from datetime import UTC, datetime, timedelta
+
+        approver = f"approver-{uuid.uuid4().hex[:8]}"
+        context.staff.create_account(approver, f"Test {approver}", secrets.token_urlsafe(18), list(roles))
+        now = datetime.now(UTC)
+        context.staff.approve_window(user_id, "maintenance under test", now - timedelta(minutes=1), now + timedelta(hours=1), approver)
     reply = client.post(
         "/staff/login", json={"user_id": user_id, "password": password, "totp": pyotp.TOTP(account.totp_secret).now()}
     )

@@ -121,4 +121,22 @@ class StaffSession(KernelBase):
     last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
-    end_reason: Mapped[str | None] = mapped_column(String(16), default=None)  # logout | idle | expired
+    end_reason: Mapped[str | None] = mapped_column(String(16), default=None)  # logout | idle | expired | window_closed
+    window_id: Mapped[int | None] = mapped_column(BigId, default=None)  # a contractor's: the window it lives in
+
+
+class MaintenanceWindow(KernelBase):
+    """保守作業の承諾: a contractor may work on the system only inside a window the city approved
+    in advance, for a stated purpose (作業者・作業目的・作業日時, M13)."""
+
+    __tablename__ = "maintenance_windows"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    user_id: Mapped[str] = mapped_column(String(64), index=True)  # the contractor (作業者)
+    purpose: Mapped[str] = mapped_column(String(400))  # 作業目的
+    starts_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))  # 作業日時
+    ends_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    approved_by: Mapped[str] = mapped_column(String(64))  # the city's staff member who approved (承諾)
+    approved_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_by: Mapped[str | None] = mapped_column(String(64), default=None)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)

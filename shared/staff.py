@@ -8,7 +8,10 @@ Guarantees:
 - a session ends at logout, after ``staff_idle_minutes`` without use (M09), and after
   ``staff_session_hours`` at most; only a hash of its token is stored;
 - each route names the permission it needs, and each service maps its roles to
-  permissions (M06); sign-ins, refusals and sign-outs go to the operation log (M19).
+  permissions (M06); sign-ins, refusals and sign-outs go to the operation log (M19);
+- a contractor signs in only inside a maintenance window the city approved beforehand for
+  them, with its purpose and times (M13); the session ends when the window does, or at
+  once when the window is revoked. Only a city staff member approves a window.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from sqlalchemy import select
 from shared.db import Database
 from shared.errors import Conflict, Forbidden, InvalidRequest, Unauthenticated
 from shared.http import Audited
-from shared.models import StaffAccount, StaffSession, as_utc, utcnow
+from shared.models import MaintenanceWindow, StaffAccount, StaffSession, as_utc, utcnow
 from shared.oplog import Actor
 
 TOKEN_PREFIX = "rks_"
@@ -37,6 +40,9 @@ MAX_FAILURES = 5
 LOCKOUT = timedelta(minutes=15)
 GENERIC_USER_IDS = frozenset({"admin", "administrator", "root", "user", "guest", "shared", "staff", "test", "operator", "common"})
 STAFF_KINDS = ("staff", "contractor")
+CONTRACTOR = "contractor"
+#: The longest maintenance window one approval may open.
+MAX_WINDOW = timedelta(hours=24)
 
 _hasher = PasswordHasher()
 
@@ -118,9 +124,17 @@ class StaffDirectory:
             else:
                 failed = False
                 account.failures = 0
+                window = _open_window(session, user_id, now) if account.kind == CONTRACTOR else None
+                if account.kind == CONTRACTOR and window is None:
+                    raise Unauthenticated("no maintenance window approved for this contractor now (M13)")
                 token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-                expires = now + self._lifetime
-                session.add(StaffSession(token_hash=_token_hash(token), user_id=user_id, created_at=now, last_seen_at=now, expires_at=expires))
+                expires = now + self._lifetime if window is None else min(now + self._lifetime, as_utc(window.ends_at))
+                session.add(
+                    StaffSession(
+                        token_hash=_token_hash(token), user_id=user_id, created_at=now, last_seen_at=now, expires_at=expires,
+                        window_id=window.id if window is not None else None,
+                    )
+                )
         if failed:  # the failure count is committed before the refusal
             raise Unauthenticated("unknown user or wrong password or code")
         return token, expires
@@ -145,6 +159,9 @@ class StaffDirectory:
             elif as_utc(found.last_seen_at) + self._idle <= now:
                 found.ended_at, found.end_reason = now, "idle"
                 raise_after = "session ended after inactivity; sign in again"
+            elif found.window_id is not None and not _window_open(session.get(MaintenanceWindow, found.window_id), now):
+                found.ended_at, found.end_reason = now, "window_closed"
+                raise_after = "the maintenance window has ended or was revoked"
             else:
                 raise_after = None
                 found.last_seen_at = now
@@ -163,6 +180,63 @@ class StaffDirectory:
                 raise Unauthenticated("no such session")
             found.ended_at, found.end_reason = utcnow(), "logout"
             return found.user_id
+
+
+    # -- maintenance windows (M13) -------------------------------------------------------
+
+    def approve_window(self, user_id: str, purpose: str, starts_at: datetime, ends_at: datetime, approved_by: str) -> int:
+        """Record the city's approval (承諾) of a contractor's work: who, why, from when to when."""
+        starts_at, ends_at = as_utc(starts_at), as_utc(ends_at)
+        if not purpose.strip():
+            raise InvalidRequest("a maintenance window needs its purpose (作業目的)")
+        if not starts_at < ends_at <= starts_at + MAX_WINDOW:
+            raise InvalidRequest(f"a maintenance window ends after it starts and lasts at most {MAX_WINDOW}")
+        if ends_at <= utcnow():
+            raise InvalidRequest("the maintenance window is already over")
+        with self._db.session() as session:
+            worker = session.scalar(select(StaffAccount).where(StaffAccount.user_id == user_id))
+            if worker is None or worker.kind != CONTRACTOR:
+                raise InvalidRequest(f"{user_id!r} is not a contractor's account: windows are for contractors")
+            approver = session.scalar(select(StaffAccount).where(StaffAccount.user_id == approved_by))
+            if approver is None or not approver.active or approver.kind == CONTRACTOR or approver.user_id == user_id:
+                raise Forbidden(f"{approved_by!r} may not approve maintenance: only an active member of the city's staff may")
+            window = MaintenanceWindow(
+                user_id=user_id, purpose=purpose.strip(), starts_at=starts_at, ends_at=ends_at, approved_by=approved_by, approved_at=utcnow()
+            )
+            session.add(window)
+            session.flush()
+            return window.id
+
+    def revoke_window(self, window_id: int, revoked_by: str) -> None:
+        """End a window before its time; the sessions in it end at their next request."""
+        with self._db.session() as session:
+            window = session.get(MaintenanceWindow, window_id)
+            if window is None:
+                raise InvalidRequest(f"no maintenance window {window_id}")
+            if window.revoked_at is None:
+                window.revoked_by, window.revoked_at = revoked_by, utcnow()
+
+    def windows(self, user_id: str | None = None) -> list[MaintenanceWindow]:
+        with self._db.session() as session:
+            query = select(MaintenanceWindow).order_by(MaintenanceWindow.starts_at, MaintenanceWindow.id)
+            if user_id is not None:
+                query = query.where(MaintenanceWindow.user_id == user_id)
+            found = list(session.scalars(query))
+            session.expunge_all()
+            return found
+
+
+def _window_open(window: MaintenanceWindow | None, now: datetime) -> bool:
+    return window is not None and window.revoked_at is None and as_utc(window.starts_at) <= now < as_utc(window.ends_at)
+
+
+def _open_window(session, user_id: str, now: datetime) -> MaintenanceWindow | None:
+    """The contractor's approved window that is open now (the one ending last, if several)."""
+    candidates = session.scalars(
+        select(MaintenanceWindow).where(MaintenanceWindow.user_id == user_id, MaintenanceWindow.revoked_at.is_(None))
+    )
+    open_now = [w for w in candidates if _window_open(w, now)]
+    return max(open_now, key=lambda w: as_utc(w.ends_at), default=None)
 
 
 def granted(roles: Mapping[str, frozenset[str]], held: frozenset[str]) -> frozenset[str]:

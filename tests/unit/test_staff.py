@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pyotp
 import pytest
@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from renkei.testkit import staff_headers
 from services.health_mgmt.config import Settings
-from shared.errors import Conflict, InvalidRequest
+from shared.errors import Conflict, Forbidden, InvalidRequest
 from shared.http import Audited
 from shared.service import ServiceSpec, build_app
 from shared.staff import MAX_FAILURES, StaffMember
@@ -141,3 +141,113 @@ def test_the_cli_refuses_roles_the_service_does_not_know(tmp_path, monkeypatch):
     unknown = CliRunner().invoke(cli, [*base, "--user", "k.tanaka2", "--role", "superuser"], input="a long enough password\n")
     assert created.exit_code == 0 and "TOTP secret" in created.output, created.output
     assert unknown.exit_code == 1 and "superuser" in unknown.output
+
+
+def _contractor(app, user_id: str) -> tuple[str, str]:
+    password = "a long enough password"
+    account = app.state.context.staff.create_account(user_id, "保守 作業者", password, ["clerk"], kind="contractor")
+    return password, account.totp_secret
+
+
+def test_a_contractor_signs_in_only_inside_a_window_the_city_approved(app, monkeypatch):
+    from shared import staff as staff_module
+
+    with TestClient(app) as client:
+        directory = app.state.context.staff
+        password, secret = _contractor(app, "v.sato")
+        directory.create_account("m.suzuki", "鈴木 (情報政策課)", "a long enough password", ["auditor"])
+
+        def sign_in():
+            return login(client, "v.sato", password, pyotp.TOTP(secret).now())
+
+        refused = sign_in()  # no window at all
+        assert refused.status_code == 401 and "maintenance window" in refused.json()["detail"]
+
+        now = staff_module.utcnow()
+        later = directory.approve_window("v.sato", "DB index rebuild (保守)", now + timedelta(hours=2), now + timedelta(hours=3), "m.suzuki")
+        assert sign_in().status_code == 401  # approved, but not yet open
+
+        current = directory.approve_window("v.sato", "patch the OS (保守)", now - timedelta(minutes=5), now + timedelta(minutes=30), "m.suzuki")
+        reply = sign_in()
+        assert reply.status_code == 200
+        assert staff_module.as_utc(datetime.fromisoformat(reply.json()["expires_at"])) <= now + timedelta(minutes=30)  # ends with the window
+        headers = {"Authorization": f"Bearer {reply.json()['token']}"}
+        assert client.get("/people/P-1", headers=headers).status_code == 200
+
+        directory.revoke_window(current, "m.suzuki")  # the city withdraws its approval: the session ends now
+        after = client.get("/people/P-1", headers=headers)
+        assert after.status_code == 401 and "maintenance window" in after.json()["detail"]
+        assert sign_in().status_code == 401
+
+        # Inside the later window it works again, and only until that window ends.
+        monkeypatch.setattr(staff_module, "utcnow", lambda: now + timedelta(hours=2, minutes=10))
+        headers = {"Authorization": f"Bearer {sign_in().json()['token']}"}
+        assert client.get("/people/P-2", headers=headers).status_code == 200
+        monkeypatch.setattr(staff_module, "utcnow", lambda: now + timedelta(hours=3, minutes=1))
+        assert client.get("/people/P-2", headers=headers).status_code == 401
+
+        windows = [(w.id, w.purpose, w.approved_by, w.revoked_by) for w in directory.windows("v.sato")]
+        entries = {(e.actor, e.operation, e.outcome) for e in app.state.context.oplog.entries()}
+    assert windows == [(current, "patch the OS (保守)", "m.suzuki", "m.suzuki"), (later, "DB index rebuild (保守)", "m.suzuki", None)]
+    assert ("v.sato", "staff.login", "http-401") in entries and ("v.sato", "people.read", "ok") in entries
+
+
+def test_only_the_citys_staff_approve_a_window_and_only_for_a_contractor(app):
+    from shared import staff as staff_module
+
+    with TestClient(app):
+        directory = app.state.context.staff
+        _contractor(app, "v.abe")
+        _contractor(app, "v.ono")
+        directory.create_account("m.ueda", "上田", "a long enough password", ["auditor"])
+        now = staff_module.utcnow()
+        hour = (now, now + timedelta(hours=1))
+        with pytest.raises(Forbidden):
+            directory.approve_window("v.abe", "self-approval by a vendor", *hour, "v.ono")
+        with pytest.raises(Forbidden):
+            directory.approve_window("v.abe", "an unknown approver", *hour, "nobody.here")
+        with pytest.raises(InvalidRequest, match="contractor"):
+            directory.approve_window("m.ueda", "staff need no window", *hour, "m.ueda")
+        with pytest.raises(InvalidRequest, match="purpose"):
+            directory.approve_window("v.abe", "  ", *hour, "m.ueda")
+        with pytest.raises(InvalidRequest, match="at most"):
+            directory.approve_window("v.abe", "a week of access", now, now + timedelta(days=7), "m.ueda")
+        with pytest.raises(InvalidRequest, match="over"):
+            directory.approve_window("v.abe", "yesterday", now - timedelta(hours=3), now - timedelta(hours=2), "m.ueda")
+        assert directory.windows() == []
+
+
+def test_the_cli_approves_and_revokes_a_window_in_japan_time(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from renkei.cli import app as cli
+    from services.health_mgmt import app as health_app
+    from shared import staff as staff_module
+    from shared.config import ServiceSettings
+    from shared.service import open_database
+
+    monkeypatch.setattr(health_app, "SPEC", ServiceSpec(name="health_mgmt", summary="health", roles=ROLES))
+    where = ["--data", str(tmp_path), "--service", "health_mgmt", "--city", CITY]
+    add = ["staff", "add", *where, "--password-stdin"]
+    assert CliRunner().invoke(cli, [*add, "--user", "m.sato", "--name", "佐藤", "--role", "auditor"], input="a long enough password\n").exit_code == 0
+    assert CliRunner().invoke(cli, [*add, "--user", "v.ikeda", "--name", "池田 (vendor)", "--role", "clerk", "--kind", "contractor"],
+                              input="a long enough password\n").exit_code == 0
+    start = (staff_module.utcnow() + timedelta(days=1)).replace(tzinfo=None, second=0, microsecond=0) + timedelta(hours=9)
+
+    def window(approver: str) -> list[str]:
+        return ["staff", "approve-window", *where, "--user", "v.ikeda", "--purpose", "年次保守", "--approved-by", approver,
+                "--from", start.strftime("%Y-%m-%dT%H:%M"), "--until", (start + timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M")]
+
+    approved = CliRunner().invoke(cli, window("m.sato"))
+    assert approved.exit_code == 0, approved.output
+    refused = CliRunner().invoke(cli, window("v.ikeda"))
+    assert refused.exit_code == 1 and "only an active member" in refused.output
+    revoked = CliRunner().invoke(cli, ["staff", "revoke-window", *where, "--window", "1", "--by", "m.sato"])
+    assert revoked.exit_code == 0, revoked.output
+
+    db = open_database(ServiceSettings(service="health_mgmt", city=CITY, data_dir=tmp_path))
+    directory = staff_module.StaffDirectory(db, "test", timedelta(minutes=15), timedelta(hours=8))
+    [stored] = directory.windows("v.ikeda")
+    db.dispose()
+    assert staff_module.as_utc(stored.starts_at) == start.replace(tzinfo=UTC) - timedelta(hours=9)  # 作業日時 in Japan time
+    assert (stored.purpose, stored.approved_by, stored.revoked_by) == ("年次保守", "m.sato", "m.sato")
