@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench import BENCHMARKS, load
+from renkei import backup as backups
 from renkei import stack
 from renkei.contracts_cli import app as contracts_app
 from renkei.demo_cli import app as demo_app
@@ -114,6 +115,38 @@ def down(data: Path = DataOption) -> None:
         err.print(f"[red]still running:[/red] {', '.join(f'{m.principal} ({m.pid})' for m in left)}")
         raise typer.Exit(1)
     console.print("stopped")
+
+
+@app.command()
+def backup(
+    data: Path = DataOption,
+    output: Path = typer.Option(..., "--output", help="the archive to write (.tar.gz), outside the data folder"),
+    database_url: str = typer.Option(None, envvar="RENKEI_DATABASE_URL", help="PostgreSQL URL (SQLite files when unset)"),
+) -> None:
+    """Back up a data folder: every database (a consistent snapshot), the keys, CA and NATS configuration (M29)."""
+    try:
+        report = backups.backup(data, output, database_url, stack_running=stack.is_up(data))
+    except backups.BackupError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    for note in report.notes:
+        err.print(f"[yellow]note:[/yellow] {note}")
+    console.print(f"wrote {report.archive}: {report.members} files, {len(report.databases)} databases")
+
+
+@app.command()
+def restore(
+    archive: Path = typer.Option(..., "--input", help="an archive written by 'renkei backup'"),
+    data: Path = typer.Option(..., "--data", help="a new or empty folder to restore into"),
+    database_url: str = typer.Option(None, envvar="RENKEI_DATABASE_URL", help="PostgreSQL URL, for an archive of PostgreSQL dumps"),
+) -> None:
+    """Restore a backup into a new folder, after checking every file against the archive's manifest."""
+    try:
+        report = backups.restore(archive, data, database_url)
+    except backups.BackupError as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
+    console.print(f"restored {report.members} files ({len(report.databases)} databases) into {data}")
 
 
 @app.command()

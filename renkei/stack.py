@@ -102,6 +102,12 @@ def run_file(data_dir: Path) -> Path:
     return Path(data_dir) / "run.json"
 
 
+def is_up(data_dir: Path) -> bool:
+    """Whether any process a stack from ``data_dir`` started is still running."""
+    path = run_file(Path(data_dir).resolve())
+    return path.exists() and any(is_running(m.pid, m.started) for m in RunRecord.load(path).members)
+
+
 def parse_cities(text: str) -> list[str]:
     cities = [c.strip() for c in text.split(",") if c.strip()]
     bad = [c for c in cities if not is_valid_local_government_code(c)]
@@ -158,11 +164,9 @@ def up(
     data_dir = Path(data_dir).resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     existing = run_file(data_dir)
-    if existing.exists():
-        record = RunRecord.load(existing)
-        if any(is_running(m.pid, m.started) for m in record.members):
-            raise StackError(f"a stack from {data_dir} is already running: 'renkei down --data {data_dir}' first")
-        existing.unlink()
+    if is_up(data_dir):
+        raise StackError(f"a stack from {data_dir} is already running: 'renkei down --data {data_dir}' first")
+    existing.unlink(missing_ok=True)
 
     principals = principals_for(cities)
     zygote = Zygote(sorted({_app_module(p) for p in principals}))  # imports while keys and NATS get ready
