@@ -9,6 +9,8 @@ route's permission (M06, M19) and goes to the operation log, with whose data it 
 | ``GET /copies/{integrated_address_number}`` | ``copies.inspect`` |
 | ``GET /copies?item_code=…`` (export, M10) | ``copies.export`` |
 | ``GET /system/status`` | ``system.read`` |
+| ``POST /subject-requests``, ``GET /subject-requests?integrated_address_number=…`` | ``subject_requests.receive``, ``subject_requests.read`` |
+| ``POST /subject-requests/{id}/decision``, ``POST /subject-requests/{id}/lift`` | ``subject_requests.decide`` |
 """
 
 from __future__ import annotations
@@ -17,9 +19,18 @@ import asyncio
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from services.intermediate_server import copies, providing, querying, statistics
+from services.intermediate_server import copies, providing, querying, statistics, subject_requests
 from services.intermediate_server.runtime import runtime_of
-from services.intermediate_server.schemas import CopyExport, DecisionReply, PersonCopyView, ReviewDecision, ReviewEntry
+from services.intermediate_server.schemas import (
+    CopyExport,
+    DecisionReply,
+    PersonCopyView,
+    ReviewDecision,
+    ReviewEntry,
+    SubjectRequestDecision,
+    SubjectRequestIn,
+    SubjectRequestView,
+)
 from shared.contracts.network import QueryAccepted, QueryRequest, QueryResult, SystemStatus
 from shared.contracts.types import IntegratedAddressNumber
 from shared.http import Audited, audit_person
@@ -95,5 +106,42 @@ def router() -> APIRouter:
     @api.get("/system/status", dependencies=[Depends(Audited("terminal.system.status"))])
     async def status(request: Request, days: int = Query(default=7, ge=1, le=366), member: SignedIn = Depends(StaffMember("system.read"))) -> SystemStatus:
         return await asyncio.to_thread(statistics.system_status, runtime_of(request.app.state.context), days)
+
+    # -- a person's requests (M34) ----------------------------------------------------
+
+    def in_session(request: Request, work):
+        rt = runtime_of(request.app.state.context)
+
+        def run():
+            with rt.ctx.db.session() as session:
+                found = work(session, rt.tenant)
+                return [subject_requests.view(r) for r in found] if isinstance(found, list) else subject_requests.view(found)
+
+        return asyncio.to_thread(run)
+
+    @api.post("/subject-requests", status_code=201, dependencies=[Depends(Audited("terminal.subject_requests.receive"))])
+    async def receive_request(body: SubjectRequestIn, request: Request, member: SignedIn = Depends(StaffMember("subject_requests.receive"))) -> SubjectRequestView:
+        audit_person(request, body.integrated_address_number, f"terminal.subject_requests.receive kind={body.kind}")
+        return await in_session(request, lambda s, tenant: subject_requests.receive(s, tenant, body, member.user_id))
+
+    @api.get("/subject-requests", dependencies=[Depends(Audited("terminal.subject_requests.read", person_param="integrated_address_number"))])
+    async def person_requests(
+        integrated_address_number: IntegratedAddressNumber, request: Request, member: SignedIn = Depends(StaffMember("subject_requests.read"))
+    ) -> list[SubjectRequestView]:
+        return await in_session(request, lambda s, tenant: subject_requests.of_person(s, tenant, integrated_address_number))
+
+    @api.post("/subject-requests/{request_id}/decision", dependencies=[Depends(Audited("terminal.subject_requests.decide"))])
+    async def decide_request(
+        request_id: int, body: SubjectRequestDecision, request: Request, member: SignedIn = Depends(StaffMember("subject_requests.decide"))
+    ) -> SubjectRequestView:
+        decided = await in_session(request, lambda s, tenant: subject_requests.decide(s, tenant, request_id, body.accept, body.reason, member.user_id))
+        audit_person(request, decided.integrated_address_number, f"terminal.subject_requests.decide {decided.kind} {decided.state}")
+        return decided
+
+    @api.post("/subject-requests/{request_id}/lift", dependencies=[Depends(Audited("terminal.subject_requests.lift"))])
+    async def lift_suspension(request_id: int, request: Request, member: SignedIn = Depends(StaffMember("subject_requests.decide"))) -> SubjectRequestView:
+        lifted = await in_session(request, lambda s, tenant: subject_requests.lift(s, tenant, request_id, member.user_id))
+        audit_person(request, lifted.integrated_address_number)
+        return lifted
 
     return api

@@ -22,7 +22,7 @@ from datetime import datetime
 from sqlalchemy import BigInteger, DateTime, Index, Integer, MetaData, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from shared.models import NAMING, utcnow
+from shared.models import NAMING, BigId, utcnow
 
 
 class Base(DeclarativeBase):
@@ -169,3 +169,30 @@ class BatchRun(Base):
     last_success_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
     last_error: Mapped[str | None] = mapped_column(Text, default=None)
     runs: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class SubjectRequest(Base):
+    """A person's request about their information (本人からの請求, M34): disclosure (開示),
+    correction (訂正) or suspension of use (利用停止), as received at the counter and decided.
+
+    An accepted suspension stops this city providing the person's information: every query
+    about them is refused, and recorded, until the suspension is lifted.
+    """
+
+    __tablename__ = "subject_requests"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    tenant: Mapped[str] = mapped_column(String(6))
+    kind: Mapped[str] = mapped_column(String(16))  # disclosure | correction | suspension
+    integrated_address_number: Mapped[str] = mapped_column(String(15))
+    details: Mapped[str] = mapped_column(String(2000))
+    received_by: Mapped[str] = mapped_column(String(64))
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    state: Mapped[str] = mapped_column(String(16), default="received")  # received | accepted | refused
+    decided_by: Mapped[str | None] = mapped_column(String(64), default=None)
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    decision_reason: Mapped[str | None] = mapped_column(String(500), default=None)
+    lifted_by: Mapped[str | None] = mapped_column(String(64), default=None)  # a suspension's end
+    lifted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+
+    __table_args__ = (Index("ix_subject_requests_person", "tenant", "integrated_address_number", "kind", "state"),)

@@ -22,7 +22,7 @@ from datetime import datetime
 
 from sqlalchemy import func, select, update
 
-from services.intermediate_server import copies, permitted, symbols
+from services.intermediate_server import copies, permitted, subject_requests, symbols
 from services.intermediate_server.models import ReviewItem, UsedPermit
 from services.intermediate_server.recorder import provision_record
 from services.intermediate_server.runtime import Runtime
@@ -102,6 +102,8 @@ def decide(rt: Runtime, routed: RoutedQuery, received_at: datetime) -> Decision:
             return Decision(person_key, refusal="the permit has already been used")
         if person is None:
             return Decision(person_key, refusal="no person of this city has that symbol")
+        if subject_requests.is_suspended(session, rt.tenant, person):  # M34: provided again only once lifted
+            return Decision(person_key, refusal=subject_requests.SUSPENDED)
         if not row.auto_response:
             session.add(
                 ReviewItem(

@@ -9,6 +9,9 @@ ROLES: dict[str, frozenset[str]] = {
     "administrator": frozenset({"copies.inspect", "copies.export", "system.read"}),
     # 監査: reads checkpoints and proofs of the provision records, makes a checkpoint on demand.
     "auditor": frozenset({"ledger.audit", "system.read"}),
-    # 開示請求窓口: answers a person's request to see who asked for their data.
-    "disclosure_clerk": frozenset({"disclosure.read"}),
+    # 開示請求窓口: answers a person's request to see who asked for their data; takes in their
+    # requests for disclosure, correction and suspension of use (M34).
+    "disclosure_clerk": frozenset({"disclosure.read", "subject_requests.receive", "subject_requests.read"}),
+    # 個人情報保護担当: decides those requests, and lifts a suspension.
+    "privacy_officer": frozenset({"subject_requests.read", "subject_requests.decide"}),
 }

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -40,3 +40,36 @@ class CopyExport(BaseModel):
     item_code: str
     people: list[dict[str, Any]]
     next_after: str | None
+
+
+class SubjectRequestIn(BaseModel):
+    """A person's request as taken at the counter (本人からの請求, M34)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["disclosure", "correction", "suspension"]
+    integrated_address_number: str = Field(pattern=r"^[0-9]{15}$")
+    details: str = Field(min_length=1, max_length=2000, description="what the person asks, in their words")
+
+
+class SubjectRequestDecision(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    accept: bool
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class SubjectRequestView(BaseModel):
+    id: int
+    kind: str
+    integrated_address_number: str
+    details: str
+    received_by: str
+    received_at: datetime
+    state: str
+    decided_by: str | None = None
+    decided_at: datetime | None = None
+    decision_reason: str | None = None
+    lifted_by: str | None = None
+    lifted_at: datetime | None = None
+    suspends_provision: bool = False

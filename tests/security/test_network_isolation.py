@@ -14,7 +14,6 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import pytest
-from fastapi.testclient import TestClient
 
 from renkei.testkit import identity, staff_headers
 from services.intermediate_server import copies, providing, querying, symbols
@@ -32,20 +31,15 @@ from tests.unit.test_intermediate_server_support import (
     OP,
     OPS,
     SOKA,
-    HubThread,
     announce,
     call,
-    hub_settings,
-    intermediate_app,
     mtls_client,
-    nats_for,
-    network_files,
     people,
     register_doses,
-    registered,
     runtime,
     signed_post,
     symbol_count,
+    two_cities,
     vaccination_query,
     wait_for_result,
     wait_until,
@@ -54,13 +48,8 @@ from tests.unit.test_intermediate_server_support import (
 
 @pytest.fixture
 def network(tmp_path, database_url):
-    files = network_files(tmp_path)
-    with nats_for(files, tmp_path) as nats, HubThread(hub_settings(files, nats, database_url)) as hub:
-        koshigaya = intermediate_app(files, nats, database_url, KOSHIGAYA, hub.url)
-        soka = intermediate_app(files, nats, database_url, SOKA, hub.url)
-        with TestClient(koshigaya) as k, TestClient(soka) as s:
-            wait_until(lambda: registered(k) and registered(s), what="registration")
-            yield files, nats, hub, k, s
+    with two_cities(tmp_path, database_url) as (files, nats, hub, k, s):
+        yield files, nats, hub, k, s
 
 
 def _answered_query(files, nats, koshigaya, soka):

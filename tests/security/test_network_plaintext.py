@@ -9,7 +9,6 @@ import json
 from pathlib import Path
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import MetaData, select
 
 from shared.contracts import network as net
@@ -18,16 +17,11 @@ from tests.unit.test_intermediate_server_support import (
     KOSHIGAYA,
     OP,
     SOKA,
-    HubThread,
     announce,
     call,
-    hub_settings,
-    intermediate_app,
-    nats_for,
-    network_files,
     people,
-    registered,
     symbol_count,
+    two_cities,
     vaccination_query,
     wait_for_result,
     wait_until,
@@ -53,13 +47,8 @@ def _raw_files(folder: Path) -> bytes:
 
 @pytest.fixture
 def network(tmp_path, database_url):
-    files = network_files(tmp_path)
-    with nats_for(files, tmp_path) as nats, HubThread(hub_settings(files, nats, database_url)) as hub:
-        koshigaya = intermediate_app(files, nats, database_url, KOSHIGAYA, hub.url)
-        soka = intermediate_app(files, nats, database_url, SOKA, hub.url)
-        with TestClient(koshigaya) as k, TestClient(soka) as s:
-            wait_until(lambda: registered(k) and registered(s), what="registration")
-            yield files, nats, hub, k, s
+    with two_cities(tmp_path, database_url) as (files, nats, hub, k, s):
+        yield files, nats, hub, k, s
 
 
 def test_nothing_the_hub_keeps_or_logs_holds_an_answers_values(network, capfd):

@@ -12,7 +12,6 @@ import base64
 import time
 
 import pytest
-from fastapi.testclient import TestClient
 
 from services.intermediate_server import providing
 from shared.contracts import network as net
@@ -23,21 +22,16 @@ from tests.unit.test_intermediate_server_support import (
     KOSHIGAYA,
     OP,
     SOKA,
-    HubThread,
     announce,
     call,
-    hub_settings,
-    intermediate_app,
     ledger_records,
     listener_url,
-    nats_for,
-    network_files,
     people,
     register_doses,
-    registered,
     runtime,
     signed_post,
     symbol_count,
+    two_cities,
     vaccination_query,
     wait_for_result,
     wait_until,
@@ -49,18 +43,13 @@ SOKA_SERVER = Principal("intermediate_server", SOKA)
 
 @pytest.fixture
 def network(tmp_path, database_url):
-    files = network_files(tmp_path)
-    with nats_for(files, tmp_path) as nats, HubThread(hub_settings(files, nats, database_url, permit_lifetime_seconds=3)) as hub:
-        koshigaya = intermediate_app(files, nats, database_url, KOSHIGAYA, hub.url)
-        soka = intermediate_app(files, nats, database_url, SOKA, hub.url)
-        with TestClient(koshigaya) as k, TestClient(soka) as s:
-            wait_until(lambda: registered(k) and registered(s), what="registration")
-            person = people(1, seed=21)[0]
-            announce(files, nats, SOKA, [person])
-            announce(files, nats, KOSHIGAYA, [person])
-            wait_until(lambda: symbol_count(s) == 1 and symbol_count(k) == 1, what="symbols")
-            register_doses(files, nats, SOKA, [person], per_person=2)
-            yield files, nats, hub, k, s, person
+    with two_cities(tmp_path, database_url, permit_lifetime_seconds=3) as (files, nats, hub, k, s):
+        person = people(1, seed=21)[0]
+        announce(files, nats, SOKA, [person])
+        announce(files, nats, KOSHIGAYA, [person])
+        wait_until(lambda: symbol_count(s) == 1 and symbol_count(k) == 1, what="symbols")
+        register_doses(files, nats, SOKA, [person], per_person=2)
+        yield files, nats, hub, k, s, person
 
 
 def _symbol(client, person, city) -> str:

@@ -20,18 +20,13 @@ from tests.unit.test_intermediate_server_support import (
     KOSHIGAYA,
     OP,
     SOKA,
-    HubThread,
     announce,
     call,
-    hub_settings,
-    intermediate_app,
     ledger_records,
-    nats_for,
-    network_files,
     people,
     register_doses,
-    registered,
     symbol_count,
+    two_cities,
     vaccination_query,
     wait_for_result,
     wait_until,
@@ -45,13 +40,8 @@ def scrape(client: TestClient) -> dict[tuple, float]:
 
 @pytest.fixture
 def network(tmp_path, database_url):
-    files = network_files(tmp_path)
-    with nats_for(files, tmp_path) as nats, HubThread(hub_settings(files, nats, database_url)) as hub:
-        koshigaya = intermediate_app(files, nats, database_url, KOSHIGAYA, hub.url)
-        soka = intermediate_app(files, nats, database_url, SOKA, hub.url)
-        with TestClient(koshigaya) as k, TestClient(soka) as s:
-            wait_until(lambda: registered(k) and registered(s), what="both servers to register with the hub")
-            yield files, nats, hub, k, s
+    with two_cities(tmp_path, database_url) as (files, nats, hub, k, s):
+        yield files, nats, hub, k, s
 
 
 def test_a_move_in_query_is_answered_from_the_neighbours_copy_and_recorded_on_every_side(network):

@@ -4,7 +4,6 @@ the answer travels only once released; a refusal travels instead when refused.""
 from __future__ import annotations
 
 import pytest
-from fastapi.testclient import TestClient
 
 from renkei.testkit import staff_headers
 from shared.contracts import network as net
@@ -13,17 +12,12 @@ from tests.unit.test_intermediate_server_support import (
     KOSHIGAYA,
     OP,
     SOKA,
-    HubThread,
     announce,
     call,
-    hub_settings,
-    intermediate_app,
     ledger_records,
-    nats_for,
-    network_files,
     people,
-    registered,
     symbol_count,
+    two_cities,
     vaccination_query,
     wait_for_result,
     wait_until,
@@ -34,19 +28,14 @@ BENEFIT = {"benefit_kind": "medical_expenses", "decided_on": "2021-06-01", "amou
 
 @pytest.fixture
 def network(tmp_path, database_url):
-    files = network_files(tmp_path)
-    with nats_for(files, tmp_path) as nats, HubThread(hub_settings(files, nats, database_url)) as hub:
-        koshigaya = intermediate_app(files, nats, database_url, KOSHIGAYA, hub.url)
-        soka = intermediate_app(files, nats, database_url, SOKA, hub.url)
-        with TestClient(koshigaya) as k, TestClient(soka) as s:
-            wait_until(lambda: registered(k) and registered(s), what="registration")
-            persons = people(2, seed=61)
-            announce(files, nats, SOKA, persons)
-            announce(files, nats, KOSHIGAYA, persons)
-            wait_until(lambda: symbol_count(s) == 2 and symbol_count(k) == 2, what="symbols")
-            copy = net.CopyImport(item_code=net.VACCINATION_BENEFITS, people=[net.PersonCopy(integrated_address_number=p.numbers[SOKA], records=[BENEFIT]) for p in persons])
-            assert call(files, nats, HEALTH[SOKA], OP["intermediate_server.register_copies"], SOKA, copy).records == 2
-            yield files, nats, k, s, persons
+    with two_cities(tmp_path, database_url) as (files, nats, _hub, k, s):
+        persons = people(2, seed=61)
+        announce(files, nats, SOKA, persons)
+        announce(files, nats, KOSHIGAYA, persons)
+        wait_until(lambda: symbol_count(s) == 2 and symbol_count(k) == 2, what="symbols")
+        copy = net.CopyImport(item_code=net.VACCINATION_BENEFITS, people=[net.PersonCopy(integrated_address_number=p.numbers[SOKA], records=[BENEFIT]) for p in persons])
+        assert call(files, nats, HEALTH[SOKA], OP["intermediate_server.register_copies"], SOKA, copy).records == 2
+        yield files, nats, k, s, persons
 
 
 def _ask_benefits(files, nats, person) -> net.QueryResult:

@@ -334,3 +334,16 @@ def signed_post(files, speaker: Principal, audience: str, base_url: str, path: s
 
 def listener_url(client: TestClient) -> str:
     return runtime(client).listener.url
+
+
+@contextmanager
+def two_cities(tmp_path: Path, database_url: str, **hub_overrides):
+    """The hub and Koshigaya's and Soka's intermediate servers, registered with it; yields
+    ``(files, nats, hub, koshigaya, soka)``."""
+    files = network_files(tmp_path)
+    with nats_for(files, tmp_path) as nats, HubThread(hub_settings(files, nats, database_url, **hub_overrides)) as hub:
+        koshigaya = intermediate_app(files, nats, database_url, KOSHIGAYA, hub.url)
+        soka = intermediate_app(files, nats, database_url, SOKA, hub.url)
+        with TestClient(koshigaya) as k, TestClient(soka) as s:
+            wait_until(lambda: registered(k) and registered(s), what="both servers to register with the hub")
+            yield files, nats, hub, k, s
