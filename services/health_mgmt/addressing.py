@@ -8,14 +8,15 @@ for the call and not kept.
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any
 
 from shared.contracts.address import AddressLookupRequest, AssignNumberRequest, PersonItems
 
 #: What the register keeps of a person's address information, and nothing more (M04).
 REGISTER_ITEMS = frozenset({"name", "name_kana", "sex", "birth_date", "address", "status", "resident_code"})
-#: What a person must have for the register to keep them (the resident code only residents have).
-REQUIRED_ITEMS = REGISTER_ITEMS - {"resident_code"}
+#: The four items (基本4情報) a person is confirmed by, with their My Number (M03).
+FOUR_ITEMS = ("name", "sex", "birth_date", "address")
 
 
 class AddressInfo:
@@ -38,3 +39,18 @@ async def identify(ctx, my_number: str, items: PersonItems | None = None) -> Add
     )
     values = view.model_dump(include=REGISTER_ITEMS)
     return AddressInfo(number.integrated_address_number, values, number.assigned)
+
+
+def mismatched_items(presented: PersonItems, held: dict[str, Any]) -> list[str]:
+    """Which of the four items the person presented differ from the address system's record.
+
+    Compared as written, up to width and spacing (NFKC, runs of spaces): ``１丁目`` is
+    ``1丁目``, but ``1-2-3`` is not ``一丁目2番3号``; an item the record lacks differs.
+    """
+    return [item for item in FOUR_ITEMS if _comparable(getattr(presented, item)) != _comparable(held.get(item))]
+
+
+def _comparable(value: Any) -> str | None:
+    if value is None:
+        return None
+    return " ".join(unicodedata.normalize("NFKC", str(value)).split())

@@ -45,7 +45,7 @@ from services.health_mgmt.schemas import (
     Verdict,
 )
 from shared.contracts.address import IntegratedAddressNumber
-from shared.errors import InvalidRequest
+from shared.errors import Conflict
 from shared.http import Audited, audit_person
 from shared.staff import SignedIn, StaffMember
 
@@ -114,10 +114,11 @@ def router() -> APIRouter:
         context = request.app.state.context
         found = await addressing.identify(context, body.my_number, body.items)
         audit_person(request, found.number)
-        unknown = sorted(k for k in addressing.REQUIRED_ITEMS if found.items.get(k) is None)
-        if unknown:
-            raise InvalidRequest(
-                f"the address systems hold no {', '.join(unknown)} for this person: give their items (住登外者)", missing=unknown
+        mismatched = addressing.mismatched_items(body.items, found.items)
+        if mismatched:  # M03: the My Number and the four items must name the same person
+            raise Conflict(
+                f"the person's {', '.join(mismatched)} differ from the address system's record of this My Number: not enrolled",
+                mismatched=mismatched,
             )
         details = {
             **found.items,

@@ -16,10 +16,12 @@ class Strict(BaseModel):
 
 
 class EnrolRequest(Strict):
-    """Enrol a person by My Number; ``items`` only for a person not on the resident register (住登外)."""
+    """Enrol a person by My Number and the four items as they present them (their card, or the
+    notice card and an ID): the items must match the address system's record of that My Number
+    (M03). They are kept only for a person not on the resident register (住登外)."""
 
     my_number: MyNumber
-    items: PersonItems | None = None
+    items: PersonItems
     heart_kidney_respiratory_disability: bool = False
     hiv_immune_disability: bool = False
     hbv_perinatal_prophylaxis: bool = False

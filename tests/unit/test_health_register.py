@@ -4,6 +4,7 @@ identify nobody."""
 
 from __future__ import annotations
 
+import random
 from datetime import date
 from fractions import Fraction
 
@@ -18,9 +19,12 @@ from services.health_mgmt.app import SPEC
 from services.health_mgmt.models import Dose, Subject
 from services.health_mgmt.statistics import suppressed_table
 from services.health_mgmt.vouchers import is_valid_voucher_number
+from services.integrated_address.addressees import apply_resident_change
 from services.integrated_address.app import SPEC as ADDRESS_SPEC
 from services.integrated_address.config import Settings as AddressSettings
 from shared.contracts.address import PersonItems
+from shared.contracts.residents import ResidentChanged
+from shared.ids import generate_resident_code
 from shared.models import OperationLogEntry
 from shared.service import build_app
 from shared.trust import Principal
@@ -28,6 +32,9 @@ from tests.unit.test_health_support import CITY, add_clinics, enrol, health_sett
 
 MY_NUMBER = "123456789018"
 AS_OF = date(2025, 6, 1)
+
+
+ITEMS = {"name": "越谷　二郎", "name_kana": "コシガヤ　ジロウ", "sex": "male", "birth_date": "1990-01-01", "address": "埼玉県越谷市越ヶ谷一丁目1番1号"}
 
 
 def mr_dose(day: str, **extra) -> dict:
@@ -53,8 +60,9 @@ def test_enrolment_takes_the_number_and_items_from_the_integrated_address_system
     items = PersonItems(name="越谷　一郎", name_kana="コシガヤ　イチロウ", sex="male", birth_date=date(2024, 3, 5), address="埼玉県越谷市越ヶ谷一丁目2番3号")
     with TestClient(address_app), TestClient(health) as client:
         nurse = staff_headers(client, ["nurse"], user_id="n.yamada")
-        first = client.post("/subjects", json={"my_number": MY_NUMBER, "items": items.model_dump(mode="json")}, headers=nurse)
-        again = client.post("/subjects", json={"my_number": MY_NUMBER}, headers=nurse)
+        presented = items.model_dump(mode="json")
+        first = client.post("/subjects", json={"my_number": MY_NUMBER, "items": presented}, headers=nurse)
+        again = client.post("/subjects", json={"my_number": MY_NUMBER, "items": presented}, headers=nurse)
         entries = health.state.context.oplog.entries("health_mgmt.subject.enrol")
         with health.state.context.db.session() as session:
             columns = {c["name"] for c in inspect(session.connection()).get_columns("subjects")}
@@ -70,15 +78,35 @@ def test_enrolment_takes_the_number_and_items_from_the_integrated_address_system
     assert "my_number" not in columns and MY_NUMBER not in logged  # the My Number is used, not kept
 
 
-def test_a_person_the_address_systems_know_nothing_of_is_refused_with_a_reason(health, address_app):
+def test_a_resident_is_enrolled_only_when_the_four_items_match_the_register(health, address_app):
+    """M03: the My Number and the four items must name the same person; width and spacing aside."""
+    resident = ResidentChanged.model_validate({
+        "change_id": "c-1", "kind": "birth", "effective_date": "1980-03-05", "recorded_at": "1980-03-06T00:00:00+00:00",
+        "resident": {"resident_code": generate_resident_code(random.Random(3)), "my_number": MY_NUMBER, "family_name": "越谷",
+                     "given_name": "一郎", "family_name_kana": "コシガヤ", "given_name_kana": "イチロウ", "sex": "male",
+                     "birth_date": "1980-03-05", "address": "埼玉県越谷市越ヶ谷一丁目2番3号", "town": "越ヶ谷一丁目",
+                     "household_id": "H1", "relation": "head"},
+    })
+    matching = {"name": "越谷 一郎", "name_kana": "コシガヤ　イチロウ", "sex": "male", "birth_date": "1980-03-05", "address": "埼玉県越谷市越ヶ谷一丁目２番３号"}
     with TestClient(address_app), TestClient(health) as client:
-        reply = client.post("/subjects", json={"my_number": MY_NUMBER}, headers=staff_headers(client, ["nurse"]))
-    assert reply.status_code == 422 and "birth_date" in reply.json()["missing"]
+        with address_app.state.context.db.session() as session:
+            assert apply_resident_change(session, CITY, resident) == "created"
+        nurse = staff_headers(client, ["nurse"])
+        wrong = client.post("/subjects", json={"my_number": MY_NUMBER, "items": {**matching, "birth_date": "1980-03-06", "address": "埼玉県越谷市越ヶ谷1-2-3"}}, headers=nurse)
+        with health.state.context.db.session() as session:
+            anyone = session.execute(select(Subject)).first()
+        entries = health.state.context.oplog.entries("health_mgmt.subject.enrol")
+        right = client.post("/subjects", json={"my_number": MY_NUMBER, "items": matching}, headers=nurse)
+    assert wrong.status_code == 409 and wrong.json()["mismatched"] == ["birth_date", "address"]
+    assert anyone is None  # nothing stored
+    assert entries[-1].outcome == "http-409" and entries[-1].person_key is not None
+    assert right.status_code == 200, right.text
+    assert (right.json()["subject"]["address"], right.json()["subject"]["status"]) == ("埼玉県越谷市越ヶ谷一丁目2番3号", "resident")
 
 
 def test_enrolment_without_the_address_system_is_unavailable_not_half_done(health):
     with TestClient(health) as client:
-        reply = client.post("/subjects", json={"my_number": MY_NUMBER}, headers=staff_headers(client, ["nurse"]))
+        reply = client.post("/subjects", json={"my_number": MY_NUMBER, "items": ITEMS}, headers=staff_headers(client, ["nurse"]))
         with health.state.context.db.session() as session:
             anyone = session.execute(select(Subject)).first()
     assert reply.status_code == 503 and reply.headers["content-type"] == "application/problem+json"
@@ -141,7 +169,7 @@ def test_unknown_types_people_and_malformed_numbers_are_typed_errors(health):
 
 
 ROUTES = [
-    ("post", "/subjects", {"json": {"my_number": MY_NUMBER}}, "register.enrol"),
+    ("post", "/subjects", {"json": {"my_number": MY_NUMBER, "items": ITEMS}}, "register.enrol"),
     ("get", "/subjects/{number}", {}, "register.read"),
     ("post", "/subjects/{number}/doses", {"json": mr_dose("2024-01-20")}, "register.record"),
     ("get", "/clinics", {}, "register.read"),
