@@ -15,7 +15,8 @@ import pytest
 
 from services.intermediate_server import providing
 from shared.contracts import network as net
-from shared.trust import Principal
+from shared.crypto import sign_document
+from shared.trust import Principal, signing_key
 from tests.unit.test_intermediate_server_support import (
     HEALTH,
     HUB,
@@ -135,6 +136,40 @@ def test_a_permit_for_another_provider_or_a_forged_one_is_refused_and_recorded(n
     relayed = signed_post(files, KOSHIGAYA_SERVER, "provision_network", hub.url, net.QUERIES_PATH, net.SentQuery(permit=forged))
     assert relayed.status_code == 403 and "signature" in relayed.json()["detail"]
     assert ledger_records(hub)[-1].outcome == "permit_refused"
+
+
+def _signed_as_hub(files, permit: net.ProvisionPermit) -> net.SignedPermit:
+    """A permit the hub's own key signs: what a hub that erred, or whose key was stolen, would send."""
+    signature = sign_document(signing_key(files.data_dir, HUB), net.PERMIT_LABEL, permit.model_dump(mode="json"))
+    return net.SignedPermit(permit=permit, signature=signature)
+
+
+def _statement_signed_by(files, signer: Principal, statement: net.KeyStatement) -> net.SignedKeyStatement:
+    return net.SignedKeyStatement(
+        statement=statement, signature=sign_document(signing_key(files.data_dir, signer), net.KEY_STATEMENT_LABEL, statement.model_dump(mode="json"))
+    )
+
+
+def test_the_provider_rechecks_route_requester_key_and_its_own_list_even_under_the_hubs_signature(network):
+    """M25: the provider does not take the hub's word for it."""
+    files, _nats, hub, koshigaya, soka, person = network
+    genuine = _permit(files, hub, koshigaya, person).permit
+    symbol = _symbol(soka, person, SOKA)
+    statement = genuine.requester_key.statement
+    cases = {
+        "route": genuine.model_copy(update={"route": [str(KOSHIGAYA_SERVER), "provision_network", str(KOSHIGAYA_SERVER)]}),
+        "not the requester's own": genuine.model_copy(update={"requester_key": _statement_signed_by(
+            files, SOKA_SERVER, statement.model_copy(update={"principal": str(SOKA_SERVER)}))}),
+        "not signed by the requester's": genuine.model_copy(update={"requester_key": _statement_signed_by(files, SOKA_SERVER, statement)}),
+        "not on this city's copy of the permitted-query list": genuine.model_copy(update={"item_code": net.LOCAL_TAX}),
+    }
+    for i, (reason, permit) in enumerate(cases.items()):
+        permit = permit.model_copy(update={"serial_number": f"{permit.serial_number[:-2]}{i:02d}"})
+        reply = _deliver_as_hub(files, soka, net.PROVIDE_PATH, net.RoutedQuery(permit=_signed_as_hub(files, permit), provider_symbol=symbol))
+        assert reply.status_code == 200 and reply.json()["status"] == "refused", reply.text
+        assert reason in reply.json()["refusal_reason"] and reply.json().get("answer") is None
+    recorded = [(r.kind, r.outcome) for r in ledger_records(soka)]
+    assert recorded == [("provision", "refused")] * len(cases)
 
 
 def test_only_the_hub_may_deliver_queries_to_an_intermediate_server(network):
