@@ -20,6 +20,7 @@ from renkei.health_cli import import_app, reminders_app
 from renkei.ledger_cli import app as ledger_app
 from renkei.seed_cli import app as seed_app
 from renkei.staff_cli import app as staff_app
+from renkei.tax_welfare_cli import app as tax_welfare_app
 from shared.observability import configure_logging
 
 app = typer.Typer(help="Renkei: a city's vaccination affairs and their My Number information linkage.", no_args_is_help=True)
@@ -180,3 +181,4 @@ app.add_typer(contracts_app, name="contracts", help="The bus contracts as docume
 app.add_typer(demo_app, name="demo", help="The assessment's flows, played on a running stack.")
 app.add_typer(import_app, name="import")
 app.add_typer(reminders_app, name="reminders")
+app.add_typer(tax_welfare_app, name="tax-welfare")

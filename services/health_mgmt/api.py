@@ -19,10 +19,32 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlalchemy import select
 
-from services.health_mgmt import addressing, certificates, clinics, copies, fees, register, reminders, statistics
+from services.health_mgmt import (
+    addressing,
+    certificates,
+    clinics,
+    copies,
+    fee_inquiry,
+    fees,
+    register,
+    reminders,
+    statistics,
+)
 from services.health_mgmt.catalogue import load_catalogue
 from services.health_mgmt.models import Dose, ReminderRun, Subject
-from services.health_mgmt.roles import CERTIFY, CLINICS, COPIES, ENROL, EXPORT, FEES, READ, RECORD, REMIND, STATISTICS
+from services.health_mgmt.roles import (
+    CERTIFY,
+    CLINICS,
+    COPIES,
+    DETERMINE_FEES,
+    ENROL,
+    EXPORT,
+    FEES,
+    READ,
+    RECORD,
+    REMIND,
+    STATISTICS,
+)
 from services.health_mgmt.runtime import runtime_of
 from services.health_mgmt.schemas import (
     CertificateRequest,
@@ -34,6 +56,8 @@ from services.health_mgmt.schemas import (
     DoseView,
     EnrolReply,
     EnrolRequest,
+    FeeInquiryRequest,
+    FeeInquiryView,
     FeeLine,
     FeesReply,
     ForecastView,
@@ -58,6 +82,7 @@ STATISTICS_OP = "health_mgmt.statistics.read"
 CLINICS_OP = "health_mgmt.clinics.write"
 CERTIFY_OP = "health_mgmt.certificate.issue"
 FEE_OP = "health_mgmt.fee_determination.read"
+FEE_INQUIRY_OP = "health_mgmt.fee_determination.inquire"
 REMIND_OP = "health_mgmt.reminders.run"
 CORRECT_OP = "health_mgmt.dose.correct"
 RECONCILE_OP = "health_mgmt.copies.reconcile"
@@ -223,6 +248,19 @@ def router() -> APIRouter:
             register.find_subject(session, number)
             found = fees.determination(session, number, fiscal_year)
         return {"integrated_address_number": number, **vars(found)}
+
+    @api.post(
+        "/fee-determinations/inquiries",
+        dependencies=[Depends(Audited(FEE_INQUIRY_OP))],
+        response_model=FeeInquiryView,
+        summary="Ask the tax and welfare systems about everyone on the register and redo the fee determinations (実費徴収, flow [06])",
+    )
+    async def inquire_fees(body: FeeInquiryRequest, request: Request, member: SignedIn = Depends(StaffMember(DETERMINE_FEES))) -> FeeInquiryView:
+        context = request.app.state.context
+        found = await fee_inquiry.inquire(context, body.fiscal_year, member.user_id, context.settings.fee_inquiry_timeout_seconds)
+        summary = " ".join(f"{s.source}:asked={s.asked},recorded={s.recorded},matched={s.matched}" for s in found.sources)
+        audit_person(request, None, f"{FEE_INQUIRY_OP} fiscal_year={body.fiscal_year} {summary}")
+        return FeeInquiryView(fiscal_year=found.fiscal_year, people=found.people, sources=[vars(s) for s in found.sources])
 
     @api.post(
         "/subjects/{number}/certificates",

@@ -93,10 +93,11 @@ def match_file(session: Session, data: bytes, text: str, source: str, fiscal_yea
     for line, cells in rows:
         report.rows += 1
         outcome, detail, subject, status = _match(cells, subjects, source)
+        named = cells[0].strip() if cells and _NUMBER.match(cells[0].strip()) else None
         session.add(
             IncomeMatch(
                 fiscal_year=fiscal_year, source=source, file_digest=digest, line=line, subject_number=subject, status=status,
-                outcome=outcome, detail=detail, matched_by=matched_by, matched_at=utcnow(),
+                outcome=outcome, detail=detail, matched_by=matched_by, matched_at=utcnow(), channel="file", person_number=named,
             )
         )
         if outcome == "matched":
@@ -121,6 +122,96 @@ def _match(cells: list[str], subjects: dict[str, date], source: str) -> tuple[st
     if subjects[number] != _birth(born):
         return "birth_date_mismatch", "生年月日 differs from the register's: not applied", None, None
     return "matched", None, number, status
+
+
+#: What the health management calls each system on the bus, for its reports.
+SYSTEM_NAMES = {"tax": "the tax system (住民税)", "welfare": "the welfare system (生活保護)"}
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One answer of the tax or welfare system about one person (see ``shared.contracts.tax_welfare``)."""
+
+    integrated_address_number: str
+    birth_date: date
+    outcome: str  # held | not_held | birth_date_mismatch
+    status: str | None
+
+
+def match_answers(
+    session: Session, source: str, fiscal_year: int, asked: dict[str, date], answers: list[Answer], reply_digest: str, matched_by: str
+) -> MatchReport:
+    """Match one reply of the tax or welfare system with the register (突合), as ``match_file`` matches a file.
+
+    An answer about a number that was not asked, or that the register does not hold, is set
+    aside as ``unknown_person``; one whose birth date is not the register's (as the answer
+    gives it, or as the system found it) as ``birth_date_mismatch``; ``not_held`` is kept as
+    such. A person whose newest answer from the bus said the same is left as it is, so that
+    asking again changes nothing; every other answer is recorded (``channel`` ``bus``) and the
+    determinations of the people matched are redone.
+    """
+    if source not in STATUS:
+        raise InvalidRequest(f"source must be one of {', '.join(STATUS)}", field="source")
+    report = MatchReport(fiscal_year, source)
+    numbers = sorted({answer.integrated_address_number for answer in answers})
+    subjects: dict[str, date] = {}
+    for start in range(0, len(numbers), 500):
+        query = select(Subject.integrated_address_number, Subject.birth_date).where(Subject.integrated_address_number.in_(numbers[start : start + 500]))
+        subjects.update({number: born for number, born in session.execute(query)})
+    previous = _newest_from_the_bus(session, source, fiscal_year, numbers)
+    touched: set[str] = set()
+    for line, answer in enumerate(answers, start=1):
+        report.rows += 1
+        outcome, detail, subject, status = _match_answer(answer, asked, subjects, source)
+        number = answer.integrated_address_number
+        if previous.get(number) == (outcome, status):
+            continue  # the system says what it said last time
+        session.add(
+            IncomeMatch(
+                fiscal_year=fiscal_year, source=source, file_digest=reply_digest, line=line, subject_number=subject, status=status,
+                outcome=outcome, detail=detail, matched_by=matched_by, matched_at=utcnow(), channel="bus", person_number=number,
+            )
+        )
+        previous[number] = (outcome, status)
+        if outcome == "matched":
+            report.matched += 1
+            touched.add(subject)
+        else:
+            report.set_aside.append({"line": line, "integrated_address_number": number, "outcome": outcome, "detail": detail})
+    session.flush()
+    report.determined = determine(session, fiscal_year, touched)
+    return report
+
+
+def _newest_from_the_bus(session: Session, source: str, fiscal_year: int, numbers: list[str]) -> dict[str, tuple[str, str | None]]:
+    """(outcome, status) of the newest answer from the bus about each of ``numbers``."""
+    newest: dict[str, tuple[str, str | None]] = {}
+    for start in range(0, len(numbers), 500):
+        rows = session.execute(
+            select(IncomeMatch.person_number, IncomeMatch.outcome, IncomeMatch.status)
+            .where(
+                IncomeMatch.channel == "bus", IncomeMatch.source == source, IncomeMatch.fiscal_year == fiscal_year,
+                IncomeMatch.person_number.in_(numbers[start : start + 500]),
+            )
+            .order_by(IncomeMatch.id)
+        )
+        newest.update({number: (outcome, status) for number, outcome, status in rows})
+    return newest
+
+
+def _match_answer(answer: Answer, asked: dict[str, date], subjects: dict[str, date], source: str) -> tuple[str, str | None, str | None, str | None]:
+    number, system = answer.integrated_address_number, SYSTEM_NAMES[source]
+    if number not in asked or number not in subjects:
+        return "unknown_person", f"{number} is not in the register (or was not asked about)", None, None
+    if subjects[number] != answer.birth_date:
+        return "birth_date_mismatch", "生年月日 of the answer differs from the register's: not applied", None, None
+    if answer.outcome == "birth_date_mismatch":
+        return "birth_date_mismatch", f"{system} holds this number with another 生年月日: not applied", None, None
+    if answer.outcome == "not_held":
+        return "not_held", f"{system} holds no record of this person for the fiscal year", None, None
+    if answer.status not in STATUS[source].values():
+        return "invalid", f"{system} answered an unknown status {answer.status!r}", None, None
+    return "matched", None, number, answer.status
 
 
 def determine(session: Session, fiscal_year: int, numbers: Iterable[str]) -> int:

@@ -192,6 +192,8 @@ class Certificate(Base):
 
 
 FEE_SOURCES = ("tax", "welfare")
+#: How a row came: a file imported by staff, or an answer of the tax and welfare systems on the bus.
+FEE_CHANNELS = ("file", "bus")
 FEE_CATEGORIES = ("public_assistance", "tax_exempt", "taxed", "unknown")
 
 
@@ -200,6 +202,10 @@ class IncomeMatch(Base):
 
     Every row is kept with its outcome, matched or not, so that a determination can be
     traced to the rows it rests on and an unmatched row to the reason it was set aside.
+    A row is a line of an imported file (``channel`` ``file``, ``file_digest`` the file's
+    SHA-256) or one answer of the tax and welfare systems (``bus``, ``file_digest`` the
+    SHA-256 of the reply as received, ``line`` the answer's place in it);
+    ``person_number`` is the integrated address number the row named, matched or not.
     """
 
     __tablename__ = "income_matches"
@@ -211,14 +217,17 @@ class IncomeMatch(Base):
     line: Mapped[int] = mapped_column(Integer)
     subject_number: Mapped[str | None] = mapped_column(ForeignKey("subjects.integrated_address_number"), default=None, index=True)
     status: Mapped[str | None] = mapped_column(String(24), default=None)  # taxed | tax_exempt | public_assistance
-    outcome: Mapped[str] = mapped_column(String(24))  # matched | unknown_person | birth_date_mismatch | invalid
+    outcome: Mapped[str] = mapped_column(String(24))  # matched | unknown_person | birth_date_mismatch | not_held | invalid
     detail: Mapped[str | None] = mapped_column(Text, default=None)
     matched_by: Mapped[str] = mapped_column(String(128))
     matched_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    channel: Mapped[str] = mapped_column(String(8), default="file", server_default="file")
+    person_number: Mapped[str | None] = mapped_column(String(15), default=None, index=True)
 
     __table_args__ = (
         UniqueConstraint("file_digest", "line", name="uq_income_matches_file_line"),
         CheckConstraint(one_of("source", FEE_SOURCES), name="source"),
+        CheckConstraint(one_of("channel", FEE_CHANNELS), name="channel"),
     )
 
 

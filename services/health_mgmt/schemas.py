@@ -188,3 +188,27 @@ class ReminderRunView(BaseModel):
     started_by: str
     started_at: datetime
     finished_at: datetime | None
+
+
+class FeeInquiryRequest(BaseModel):
+    """Ask the tax and welfare systems about everyone on the register for a fiscal year (実費徴収)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    fiscal_year: int = Field(ge=1990, le=2100)
+
+
+class FeeInquirySource(BaseModel):
+    source: str  # tax (住民税) | welfare (生活保護)
+    asked: int
+    recorded: int  # answers that differed from the newest one before, kept in income_matches
+    matched: int
+    unchanged: int
+    set_aside: dict[str, int]  # outcome → how many of the recorded answers
+    determined: int
+
+
+class FeeInquiryView(BaseModel):
+    fiscal_year: int
+    people: int
+    sources: list[FeeInquirySource]

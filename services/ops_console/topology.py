@@ -22,6 +22,7 @@ SYSTEMS: dict[str, tuple[str, str]] = {
     "juki_cs": ("Juki-net CS", "住基ネットCS"),
     "health_mgmt": ("Health management", "健康管理システム"),
     "intermediate_server": ("Intermediate server", "中間サーバー"),
+    "tax_welfare": ("Tax and welfare", "庁内業務システム (税務・福祉)"),
     "provision_network": ("National hub", "情報提供ネットワークシステム"),
     "juki_prefecture": ("Prefecture server", "都道府県サーバ"),
     "ops_console": ("Ops console", "運用コンソール"),

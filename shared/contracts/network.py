@@ -359,8 +359,8 @@ NUMBER_ASSIGNED = Event(
     owner="integrated_address",
     name="number_assigned",
     model=NumberAssigned,
-    consumers=frozenset({"intermediate_server"}),
-    summary="A person got an integrated address number (or their resident code became known): obtain their symbol.",
+    consumers=frozenset({"intermediate_server", "tax_welfare"}),
+    summary="A person got an integrated address number (or their resident code became known): the intermediate server obtains their symbol; the tax and welfare systems key their records by it.",
 )
 EVENTS = [QUERY_ANSWERED, NUMBER_ASSIGNED]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from shared.contracts import address, juki, ledger, network, residents
+from shared.contracts import address, juki, ledger, network, residents, tax_welfare
 from shared.contracts.base import Event, Operation
 from shared.contracts.system import ping_operation
 
@@ -16,6 +16,7 @@ CITY_SERVICES: tuple[str, ...] = (
     "juki_cs",
     "health_mgmt",
     "intermediate_server",
+    "tax_welfare",
 )
 #: The systems that exist once: the national hub, the Juki-net prefecture server (simulated;
 #: reached over HTTPS with mutual TLS only, it serves nothing on the bus) and the ops console.
@@ -56,6 +57,7 @@ def _ping_operations() -> list[Operation]:
 
 
 REGISTRY = Registry(
-    operations=[*_ping_operations(), *address.OPERATIONS, *juki.OPERATIONS, *ledger.OPERATIONS, *network.OPERATIONS],
+    operations=[*_ping_operations(), *address.OPERATIONS, *juki.OPERATIONS, *ledger.OPERATIONS, *network.OPERATIONS,
+                *tax_welfare.OPERATIONS],
     events=[*residents.EVENTS, *network.EVENTS],
 )

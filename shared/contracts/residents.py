@@ -1,4 +1,4 @@
-"""The resident registry's changes (異動), as the address systems, the Juki-net CS and the health management receive them."""
+"""The resident registry's changes (異動), as the address systems, the Juki-net CS, the health management and the tax and welfare systems receive them."""
 
 from __future__ import annotations
 
@@ -85,7 +85,7 @@ RESIDENT_CHANGED = Event(
     owner="resident_registry",
     name="changed",
     model=ResidentChanged,
-    consumers=frozenset({"integrated_address", "welfare_address", "juki_cs", "health_mgmt"}),
+    consumers=frozenset({"integrated_address", "welfare_address", "juki_cs", "health_mgmt", "tax_welfare"}),
     summary="A resident's change (異動), with the resident's record after it (flows [01], [10]).",
 )
 

@@ -98,7 +98,7 @@ def value_for(annotation: Any, metadata: list[Any] | None = None) -> Any:
     if annotation is bool:
         return _first_accepted(adapter, (True, False))
     if annotation is int:
-        return _first_accepted(adapter, (1, 0, 11, 100))
+        return _first_accepted(adapter, (1, 0, 11, 100, 2024))  # 2024: a fiscal year (年度)
     if annotation is float:
         return _first_accepted(adapter, (0.5, 1.0, 0.0))
     if isinstance(annotation, type) and issubclass(annotation, datetime):  # AwareDatetime too
