@@ -10,6 +10,9 @@ The city's vaccination register (system 1 of the assessment, Ⅰ-2).
   (``clinic_report``, ``clinics``);
 - the reminder batch (勧奨通知, flow [07]) and the certificates of vaccination (接種済証,
   flow [09]) as PDF (``reminders``, ``certificates``, ``documents``);
+- the fee determination (実費徴収, flow [06]): local-tax and public-assistance information
+  asked of the city's tax and welfare systems over the bus (``fee_inquiry``) or imported
+  from files, matched with the register (突合) and decided (``fees``);
 - statistics that identify nobody (M35, ``statistics``).
 Still to come: queries to other cities through the intermediate server, and the copy of
 its records the intermediate server provides (flows [14]–[16]).

@@ -51,7 +51,7 @@ def hold(client, people) -> None:
 
 @pytest.fixture
 def both(stack_files, nats_secured, database_url, register):
-    db, people = register
+    _, people = register
     with (
         running(TAX_WELFARE_SPEC, tax_welfare_settings(stack_files, nats_secured, database_url)) as [tax_welfare],
         TestClient(build_app(SPEC, health_settings(stack_files, nats_secured, database_url))) as health,

@@ -208,7 +208,7 @@ def test_a_status_is_answered_only_where_number_and_birth_date_agree(stack_files
     [("nobody", 2024), ("twice", 2024), ("check digit", 2024), ("future", 2024), ("one", 1800)],
 )
 def test_a_request_that_breaks_the_contract_is_refused(stack_files, nats_secured, holding, people, fiscal_year):
-    client, numbers = holding
+    _, numbers = holding
     body = {
         "nobody": [],
         "twice": [{"integrated_address_number": numbers[0], "birth_date": "1950-04-02"}] * 2,
