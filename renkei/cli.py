@@ -16,7 +16,7 @@ from renkei import backup as backups
 from renkei import stack
 from renkei.contracts_cli import app as contracts_app
 from renkei.demo_cli import app as demo_app
-from renkei.health_cli import import_app, reminders_app
+from renkei.health_cli import fees_app, import_app, reminders_app
 from renkei.ledger_cli import app as ledger_app
 from renkei.seed_cli import app as seed_app
 from renkei.staff_cli import app as staff_app
@@ -181,4 +181,5 @@ app.add_typer(contracts_app, name="contracts", help="The bus contracts as docume
 app.add_typer(demo_app, name="demo", help="The assessment's flows, played on a running stack.")
 app.add_typer(import_app, name="import")
 app.add_typer(reminders_app, name="reminders")
+app.add_typer(fees_app, name="fees")
 app.add_typer(tax_welfare_app, name="tax-welfare")

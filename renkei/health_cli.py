@@ -1,5 +1,6 @@
-"""The health management's data tools: ``import`` (clinic reports, the clinic master) and
-``reminders`` (the reminder batch).
+"""The health management's data tools: ``import`` (clinic reports, the clinic master),
+``reminders`` (the reminder batch) and ``fees`` (the fee determination from the tax and
+welfare systems, over the bus as the city's health management).
 
 They work on the database the stack gives the city's health management (the SQLite file
 under ``--data``, or its schema in ``--database-url``), migrating it first, so they work
@@ -37,6 +38,7 @@ SERVICE = "health_mgmt"
 
 import_app = typer.Typer(help="Take files into the vaccination register.", no_args_is_help=True)
 reminders_app = typer.Typer(help="The reminder batch (勧奨通知).", no_args_is_help=True)
+fees_app = typer.Typer(help="The fee determination (実費徴収).", no_args_is_help=True)
 out = Console()
 err = Console(stderr=True)
 
@@ -298,3 +300,72 @@ def run_reminders(
         f"run {summary.run_id}: {summary.people_evaluated:,} residents read, {summary.notices:,} notices "
         f"({summary.items:,} due doses; {summary.already_sent:,} already noticed before) in {summary.output}"
     )
+
+
+def _stack_nats_url(data: Path) -> str:
+    """Where the stack recorded in ``data`` runs NATS."""
+    from renkei.stack import RunRecord, run_file
+
+    path = run_file(Path(data).resolve())
+    if not path.exists():
+        raise typer.BadParameter(f"no stack is recorded in {path.parent}: start one, or give --nats-url", param_hint="--nats-url")
+    return RunRecord.load(path).nats.url
+
+
+@fees_app.command("determine")
+def determine_fees(
+    fiscal_year: Annotated[int, typer.Option("--fiscal-year", min=1990, max=2100, help="The fiscal year (年度) to decide.")],
+    city: CityOption,
+    data: DataOption = Path("var"),
+    base_url: DatabaseOption = None,
+    nats_url: Annotated[str | None, typer.Option("--nats-url", help="NATS of the stack (default: the one recorded in --data).")] = None,
+    by: ByOption = "",
+    as_json: JsonOption = False,
+) -> None:
+    """Ask the city's tax and welfare systems about everyone on the register and redo the
+    determinations (flow [06]), on the bus as the city's health management (its keys and NATS
+    login from --data). Running it again when nothing changed changes nothing.
+
+    Exit status: 0 done, 2 the systems did not answer (what was matched before stays).
+    """
+    import asyncio
+
+    from services.health_mgmt import fee_inquiry
+    from services.health_mgmt.config import Settings
+    from shared.nats_config import nats_user
+    from shared.service import build_context
+
+    by = by or getpass.getuser()
+    db = open_register(data, city, base_url)  # validates --city and migrates
+    db.dispose()
+    settings = Settings(service=SERVICE, city=city, data_dir=data, database_url=base_url)
+    credentials = json.loads((Path(data) / "nats" / "credentials.json").read_text())
+    user = nats_user(settings.principal)
+    ctx = build_context(settings)
+
+    async def run():
+        await ctx.bus.connect(nats_url or _stack_nats_url(data), user, credentials[user])
+        try:
+            return await fee_inquiry.inquire(ctx, fiscal_year, by, settings.fee_inquiry_timeout_seconds)
+        finally:
+            await ctx.bus.close()
+
+    try:
+        report = asyncio.run(run())
+    except Problem as problem:
+        _log(ctx.db, by, "health_mgmt.fee_determination.inquire", "refused", {"fiscal_year": fiscal_year, "detail": problem.detail})
+        ctx.db.dispose()
+        typer.echo(f"error: {problem.detail}", err=True)
+        raise typer.Exit(2) from None
+    result = {"fiscal_year": report.fiscal_year, "people": report.people, "sources": [vars(s) for s in report.sources]}
+    _log(ctx.db, by, "health_mgmt.fee_determination.inquire", "ok", result)
+    ctx.db.dispose()
+    if as_json:
+        print(json.dumps(result, ensure_ascii=False, indent=2))
+        return
+    for s in report.sources:
+        aside = ", ".join(f"{n} {outcome}" for outcome, n in sorted(s.set_aside.items())) or "none"
+        out.print(
+            f"{s.source}: {s.asked:,} asked, {s.recorded:,} answers recorded ({s.matched:,} matched; set aside: {aside}), "
+            f"{s.unchanged:,} unchanged; {s.determined:,} determinations redone"
+        )

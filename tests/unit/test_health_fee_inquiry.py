@@ -167,3 +167,36 @@ def test_an_answer_about_a_number_not_asked_is_set_aside_as_unknown(register):
         report = fees.match_answers(session, "tax", YEAR, {p["taxed"]["number"]: p["taxed"]["birth_date"]}, answers, "0" * 64, "z.mori")
     assert report.matched == 0 and [r["outcome"] for r in report.set_aside] == ["unknown_person", "birth_date_mismatch"]
     assert determinations(db) == {}
+
+
+def test_the_command_asks_as_the_health_management_and_again_changes_nothing(stack_files, nats_secured, database_url, register):
+    """``renkei fees determine``: the same inquiry from the command line, with the city's keys and NATS login."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from renkei.cli import app as cli
+
+    db, p = register
+    args = ["fees", "determine", "--fiscal-year", str(YEAR), "--city", "112224", "--data", str(stack_files.data_dir),
+            "--nats-url", nats_secured.url, "--by", "z.mori", "--json"]
+    if not database_url.startswith("sqlite"):
+        args += ["--database-url", database_url]
+    unanswered = CliRunner().invoke(cli, args)
+    with running(TAX_WELFARE_SPEC, tax_welfare_settings(stack_files, nats_secured, database_url)) as [tax_welfare]:
+        hold(tax_welfare, p)
+        first = CliRunner().invoke(cli, args)
+        second = CliRunner().invoke(cli, args)
+    assert unanswered.exit_code == 2 and "tax_welfare" in unanswered.output
+    assert first.exit_code == 0, first.output
+    assert [(s["source"], s["recorded"], s["matched"]) for s in json.loads(first.stdout)["sources"]] == [("tax", 5, 3), ("welfare", 5, 1)]
+    assert [(s["recorded"], s["unchanged"]) for s in json.loads(second.stdout)["sources"]] == [(0, 5), (0, 5)]
+    assert determinations(db)[p["assisted"]["number"]][:2] == ("public_assistance", True)
+    logged = [e for e in health_oplog(db) if e.operation == "health_mgmt.fee_determination.inquire"]
+    assert [(e.actor, e.outcome) for e in logged] == [("z.mori", "ok"), ("z.mori", "ok"), ("z.mori", "refused")]
+
+
+def health_oplog(db):
+    from shared.oplog import OperationLog
+
+    return OperationLog(db).entries()
