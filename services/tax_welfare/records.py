@@ -60,8 +60,11 @@ def assessed_years(today: date, count: int) -> list[int]:
 
 
 def _taxpayer(session: Session, resident_code: str) -> Taxpayer:
+    """The person's row, made if new and locked for this transaction: the two feeds are
+    applied concurrently, and each must see what the other committed before it decides
+    whether the person can be assessed."""
     insert_ignoring_conflicts(session, Taxpayer.__table__, {"resident_code": resident_code, "updated_at": utcnow()})
-    return session.get(Taxpayer, resident_code, populate_existing=True)
+    return session.get(Taxpayer, resident_code, populate_existing=True, with_for_update=True)
 
 
 def apply_resident_change(session: Session, city: str, change: ResidentChanged, years: Iterable[int]) -> str:
@@ -87,6 +90,12 @@ def apply_number_assigned(session: Session, city: str, event: NumberAssigned, ye
         return "ignored"  # a non-resident (住登外者): not assessed here
     person = _taxpayer(session, event.resident_code)
     if person.integrated_address_number != event.integrated_address_number:
+        # A resident code can change (住民票コードの変更); the number then follows the new one.
+        for earlier in session.scalars(
+            select(Taxpayer).where(Taxpayer.integrated_address_number == event.integrated_address_number).with_for_update()
+        ):
+            earlier.integrated_address_number, earlier.updated_at = None, utcnow()
+        session.flush()
         person.integrated_address_number, person.updated_at = event.integrated_address_number, utcnow()
         session.flush()
     seed_records(session, city, person, years)

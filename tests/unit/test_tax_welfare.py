@@ -28,7 +28,7 @@ from shared.contracts import network as net
 from shared.contracts.tax_welfare import PersonKey, StatusRequest
 from shared.errors import InvalidRequest
 from shared.events import MSG_ID_HEADER, ensure_stream
-from shared.ids import integrated_address_number
+from shared.ids import generate_resident_code, integrated_address_number
 from shared.trust import Principal
 from tests.unit.test_integrated_address import (
     CITY,
@@ -278,3 +278,29 @@ def test_a_file_loads_over_the_assessment_and_bad_lines_are_refused(tmp_path, da
     assert result.exit_code == 1 and again.exit_code == 1
     assert (report["rows"], report["loaded"], [r["line"] for r in report["refused"]]) == (4, 2, [4, 5])
     assert rows == {number: ("tax_exempt", "loaded"), other: ("taxed", "loaded")}
+
+
+def test_a_number_follows_a_new_resident_code(tmp_path, database_url):
+    """住民票コードの変更: the integrated address system announces the same number with the new code."""
+    from shared.config import ServiceSettings
+    from shared.service import migrate_database, open_database
+
+    rng = random.Random(59)
+    [(record, number)] = people_for(rng, 1)
+    new_code = generate_resident_code(rng)
+    db = open_database(ServiceSettings(service="tax_welfare", city=CITY, data_dir=tmp_path / "data", database_url=_pg(database_url)))
+    migrate_database(db, SPEC)
+    years = [THIS_YEAR]
+    with db.session() as session:
+        records.apply_resident_change(session, CITY, change("move_in", record, LONG_AGO), years)
+        records.apply_number_assigned(session, CITY, net.NumberAssigned(integrated_address_number=number, resident_code=record.resident_code), years)
+    with db.session() as session:
+        renamed = record.model_copy(update={"resident_code": new_code})
+        records.apply_resident_change(session, CITY, change("correction", renamed, LONG_AGO + timedelta(days=1)), years)
+        records.apply_number_assigned(session, CITY, net.NumberAssigned(integrated_address_number=number, resident_code=new_code), years)
+    with db.session() as session:
+        holders = {t.resident_code: t.integrated_address_number for t in session.scalars(select(Taxpayer))}
+        tax = [(r.integrated_address_number, r.fiscal_year) for r in session.scalars(select(LocalTaxRecord))]
+    db.dispose()
+    assert holders == {record.resident_code: None, new_code: number}
+    assert tax == [(number, THIS_YEAR)]
