@@ -1,5 +1,6 @@
 """The tax and welfare systems (simulated) as a FastAPI app: the staff terminal that reads a
-person's records; on the bus, the status answers and the two feeds they rest on."""
+person's records; on the bus, the status answers and the two feeds they rest on; beside
+them, the yearly assessment (``runtime.py``)."""
 
 from pathlib import Path
 
@@ -10,6 +11,7 @@ from services.tax_welfare.bus import CONSUMED, SERVED
 from services.tax_welfare.config import Settings
 from services.tax_welfare.models import Base
 from services.tax_welfare.roles import ROLES
+from services.tax_welfare.runtime import yearly_assessment_job
 from shared.service import ServiceSpec, build_app
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -20,6 +22,7 @@ SPEC = ServiceSpec(
     routers=[router()],
     served=SERVED,
     consumed=CONSUMED,
+    jobs={"yearly_assessment": yearly_assessment_job},
     metadata=[Base.metadata],
     migrations=[MIGRATIONS],
     roles=ROLES,

@@ -79,3 +79,13 @@ class AssistanceRecord(Base):
     recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     __table_args__ = (CheckConstraint(_one_of("origin", ORIGINS), name="origin"),)
+
+
+class YearAssessed(Base):
+    """年度更新: a fiscal year for which everyone known was assessed (people who come later are assessed as they come)."""
+
+    __tablename__ = "years_assessed"
+
+    fiscal_year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    people: Mapped[int] = mapped_column(Integer)
+    finished_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -25,7 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.tax_welfare.assessment import assess, fiscal_year_of
-from services.tax_welfare.models import AssistanceRecord, LocalTaxRecord, Taxpayer
+from services.tax_welfare.models import AssistanceRecord, LocalTaxRecord, Taxpayer, YearAssessed
 from shared.contracts.network import NumberAssigned
 from shared.contracts.residents import ResidentChanged
 from shared.contracts.tax_welfare import (
@@ -118,6 +118,38 @@ def seed_records(session: Session, city: str, person: Taxpayer, years: Iterable[
         if found.public_assistance:
             insert_ignoring_conflicts(session, AssistanceRecord.__table__, {**key, "origin": "seeded", "recorded_at": utcnow()})
     return added
+
+
+def years_not_assessed(session: Session, years: Iterable[int]) -> list[int]:
+    """Of ``years``, those for which everyone known has not yet been assessed."""
+    years = sorted(set(years))
+    done = set(session.scalars(select(YearAssessed.fiscal_year).where(YearAssessed.fiscal_year.in_(years))))
+    return [year for year in years if year not in done]
+
+
+def assess_everyone(db, city: str, fiscal_year: int, batch: int = 1000) -> int:
+    """Assess every known person for ``fiscal_year`` (where no record is there yet), in batches,
+    then note the year as assessed; returns how many people were looked at."""
+    after, seen = "", 0
+    while True:
+        with db.session() as session:
+            people = list(
+                session.scalars(
+                    select(Taxpayer)
+                    .where(Taxpayer.resident_code > after, Taxpayer.integrated_address_number.is_not(None), Taxpayer.birth_date.is_not(None))
+                    .order_by(Taxpayer.resident_code)
+                    .limit(batch)
+                )
+            )
+            for person in people:
+                seed_records(session, city, person, [fiscal_year])
+        seen += len(people)
+        if len(people) < batch:
+            break
+        after = people[-1].resident_code
+    with db.session() as session:
+        insert_ignoring_conflicts(session, YearAssessed.__table__, {"fiscal_year": fiscal_year, "people": seen, "finished_at": utcnow()})
+    return seen
 
 
 # --- answers (flow [06]) ---------------------------------------------------------------

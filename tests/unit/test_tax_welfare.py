@@ -304,3 +304,30 @@ def test_a_number_follows_a_new_resident_code(tmp_path, database_url):
     db.dispose()
     assert holders == {record.resident_code: None, new_code: number}
     assert tax == [(number, THIS_YEAR)]
+
+
+def test_a_new_fiscal_year_is_assessed_for_everyone_known_and_loaded_records_are_kept(tmp_path, database_url):
+    """年度更新: people known before the year began are assessed by the yearly job's step, once."""
+    from shared.config import ServiceSettings
+    from shared.service import migrate_database, open_database
+
+    rng = random.Random(61)
+    people = people_for(rng, 6)
+    db = open_database(ServiceSettings(service="tax_welfare", city=CITY, data_dir=tmp_path / "data", database_url=_pg(database_url)))
+    migrate_database(db, SPEC)
+    with db.session() as session:
+        for record, number in people:  # known while only last year was assessed
+            records.apply_resident_change(session, CITY, change("move_in", record, LONG_AGO), [THIS_YEAR - 1])
+            records.apply_number_assigned(session, CITY, net.NumberAssigned(integrated_address_number=number, resident_code=record.resident_code), [THIS_YEAR - 1])
+        session.add(LocalTaxRecord(integrated_address_number=people[0][1], fiscal_year=THIS_YEAR, birth_date=people[0][0].birth_date, status="taxed", origin="loaded"))
+    with db.session() as session:
+        pending = records.years_not_assessed(session, [THIS_YEAR - 1, THIS_YEAR])
+    looked_at = records.assess_everyone(db, CITY, THIS_YEAR, batch=4)  # two batches
+    with db.session() as session:
+        after = records.years_not_assessed(session, [THIS_YEAR])
+        this_year = {r.integrated_address_number: (r.status, r.origin) for r in session.scalars(select(LocalTaxRecord).where(LocalTaxRecord.fiscal_year == THIS_YEAR))}
+    db.dispose()
+    assert pending == [THIS_YEAR - 1, THIS_YEAR] and after == [] and looked_at == 6
+    assert set(this_year) == {number for _, number in people}
+    assert this_year[people[0][1]] == ("taxed", "loaded")
+    assert all(origin == "seeded" for number, (_, origin) in this_year.items() if number != people[0][1])

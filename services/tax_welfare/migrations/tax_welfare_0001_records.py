@@ -1,4 +1,4 @@
-"""taxpayers, local-tax records and public-assistance records
+"""taxpayers, local-tax records, public-assistance records and the fiscal years assessed
 
 Revision ID: tax_welfare_0001
 Revises:
@@ -49,9 +49,16 @@ def upgrade() -> None:
     sa.CheckConstraint("origin IN ('seeded', 'loaded')", name=op.f('ck_assistance_records_origin')),
     sa.PrimaryKeyConstraint('integrated_address_number', 'fiscal_year', name=op.f('pk_assistance_records'))
     )
+    op.create_table('years_assessed',
+    sa.Column('fiscal_year', sa.Integer(), nullable=False),
+    sa.Column('people', sa.Integer(), nullable=False),
+    sa.Column('finished_at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('fiscal_year', name=op.f('pk_years_assessed'))
+    )
 
 
 def downgrade() -> None:
+    op.drop_table('years_assessed')
     op.drop_table('assistance_records')
     op.drop_table('local_tax_records')
     op.drop_table('taxpayers')
