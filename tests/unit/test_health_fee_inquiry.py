@@ -65,9 +65,9 @@ def matches(db) -> list[IncomeMatch]:
         return list(session.scalars(select(IncomeMatch).order_by(IncomeMatch.id)))
 
 
-def determinations(db) -> dict[str, tuple[str, bool, object]]:
+def determinations(db, fiscal_year: int = YEAR) -> dict[str, tuple[str, bool, object]]:
     with db.session() as session:
-        rows = session.scalars(select(FeeDetermination).where(FeeDetermination.fiscal_year == YEAR))
+        rows = session.scalars(select(FeeDetermination).where(FeeDetermination.fiscal_year == fiscal_year))
         return {r.subject_number: (r.category, r.exempt, r.decided_at) for r in rows}
 
 
@@ -200,3 +200,45 @@ def health_oplog(db):
     from shared.oplog import OperationLog
 
     return OperationLog(db).entries()
+
+
+def test_a_seeded_population_is_answered_for_through_the_real_feeds(stack_files, nats_secured, database_url):
+    """The resident registry seeds people; the integrated address system numbers them; the tax
+    and welfare systems learn both and assess them; the health management enrols some and
+    asks: every answer is about the register's own people, with the register's birth dates."""
+    from services.integrated_address.app import SPEC as INTEGRATED_SPEC
+    from services.integrated_address.config import Settings as IntegratedSettings
+    from services.resident_registry.app import SPEC as REGISTRY_SPEC
+    from services.resident_registry.config import Settings as RegistrySettings
+    from services.resident_registry.models import ResidentEntry
+    from services.resident_registry.seeding import seed
+    from services.tax_welfare.assessment import fiscal_year_of
+    from tests.unit.test_integrated_address import service_settings, wait_for_inbox
+
+    year = fiscal_year_of(date.today())
+    with (
+        running(REGISTRY_SPEC, service_settings(RegistrySettings, "resident_registry", stack_files, nats_secured, database_url)) as [registry],
+        running(INTEGRATED_SPEC, service_settings(IntegratedSettings, "integrated_address", stack_files, nats_secured, database_url)),
+        running(TAX_WELFARE_SPEC, tax_welfare_settings(stack_files, nats_secured, database_url)) as [tax_welfare],
+        TestClient(build_app(SPEC, health_settings(stack_files, nats_secured, database_url))) as health,
+    ):
+        report = seed(registry.app.state.context.db, "112224", 120, seed=7)
+        tax_db = tax_welfare.app.state.context.db
+        assert wait_for_inbox(tax_db, "tax_welfare__changed", report.events, seconds=120) == report.events
+        assert wait_for_inbox(tax_db, "tax_welfare__number_assigned", report.events, seconds=120) >= report.events
+        with registry.app.state.context.db.session() as session:
+            chosen = list(session.scalars(select(ResidentEntry).order_by(ResidentEntry.birth_date).limit(12)))  # the eldest
+        nurse = staff_headers(health, ["nurse"])
+        enrolled = [health.post("/subjects", json={"my_number": r.my_number}, headers=nurse) for r in chosen]
+        assert all(reply.status_code == 200 for reply in enrolled), [r.text for r in enrolled]
+        inquiry = health.post(INQUIRIES, json={"fiscal_year": year}, headers=staff_headers(health, ["clerk"])).json()
+        with tax_db.session() as session:
+            taxed = {r.integrated_address_number: r.status for r in session.scalars(select(LocalTaxRecord).where(LocalTaxRecord.fiscal_year == year))}
+            assisted = set(session.scalars(select(AssistanceRecord.integrated_address_number).where(AssistanceRecord.fiscal_year == year)))
+        decided = determinations(health.app.state.context.db, year)
+    numbers = [reply.json()["subject"]["integrated_address_number"] for reply in enrolled]
+    tax = next(s for s in inquiry["sources"] if s["source"] == "tax")
+    assert inquiry["people"] == 12 and tax["matched"] == 12 and tax["set_aside"] == {}  # all came before 2024-04-01
+    for number in numbers:
+        expected = "public_assistance" if number in assisted else taxed[number]
+        assert decided[number][0] == expected
