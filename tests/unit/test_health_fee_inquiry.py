@@ -211,8 +211,10 @@ def test_a_seeded_population_is_answered_for_through_the_real_feeds(stack_files,
     from services.resident_registry.app import SPEC as REGISTRY_SPEC
     from services.resident_registry.config import Settings as RegistrySettings
     from services.resident_registry.models import ResidentEntry
+    from services.resident_registry.register import resident_record
     from services.resident_registry.seeding import seed
     from services.tax_welfare.assessment import fiscal_year_of
+    from shared.contracts.address import PersonItems
     from tests.unit.test_integrated_address import service_settings, wait_for_inbox
 
     year = fiscal_year_of(date.today())
@@ -229,7 +231,8 @@ def test_a_seeded_population_is_answered_for_through_the_real_feeds(stack_files,
         with registry.app.state.context.db.session() as session:
             chosen = list(session.scalars(select(ResidentEntry).order_by(ResidentEntry.birth_date).limit(12)))  # the eldest
         nurse = staff_headers(health, ["nurse"])
-        enrolled = [health.post("/subjects", json={"my_number": r.my_number}, headers=nurse) for r in chosen]
+        presented = [{k: str(v) for k, v in resident_record(r).address_items(r.status).items() if k in PersonItems.model_fields} for r in chosen]
+        enrolled = [health.post("/subjects", json={"my_number": r.my_number, "items": items}, headers=nurse) for r, items in zip(chosen, presented)]
         assert all(reply.status_code == 200 for reply in enrolled), [r.text for r in enrolled]
         inquiry = health.post(INQUIRIES, json={"fiscal_year": year}, headers=staff_headers(health, ["clerk"])).json()
         with tax_db.session() as session:
