@@ -50,6 +50,11 @@ class KernelBase(DeclarativeBase):
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 
+def one_of(column: str, values: tuple[str, ...]) -> str:
+    """A CHECK constraint's text: ``column`` holds one of ``values``."""
+    return f"{column} IN ({', '.join(repr(value) for value in values)})"
+
+
 class OutboxMessage(KernelBase):
     __tablename__ = "outbox"
 

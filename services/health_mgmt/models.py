@@ -38,7 +38,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from shared.models import NAMING, BigId, utcnow
+from shared.models import NAMING, BigId, one_of, utcnow
 
 SUBJECT_STATUSES = ("resident", "moved_out", "deceased", "non_resident")
 DOSE_SOURCES = ("counter", "clinic_report", "transfer")
@@ -47,9 +47,6 @@ EXAMINATION_TYPES = ("inoculated", "screening_only", "test")
 #: JSON on SQLite, JSONB on PostgreSQL.
 Items = JSON().with_variant(JSONB(), "postgresql")
 
-
-def one_of(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(value) for value in values)})"
 
 
 class Base(DeclarativeBase):

@@ -18,13 +18,10 @@ from datetime import date, datetime
 from sqlalchemy import CheckConstraint, Date, DateTime, Index, Integer, MetaData, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from shared.models import NAMING, BigId, utcnow
+from shared.models import NAMING, BigId, one_of, utcnow
 
 STATUSES = ("resident", "moved_out", "deceased")
 
-
-def _one_of(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(value) for value in values)})"
 
 
 class Base(DeclarativeBase):
@@ -52,8 +49,8 @@ class IdentityInfo(Base):
     digest: Mapped[str] = mapped_column(String(64))  # shared.contracts.juki.record_digest
 
     __table_args__ = (
-        CheckConstraint(_one_of("status", STATUSES), name="status"),
-        CheckConstraint(_one_of("sex", ("male", "female")), name="sex"),
+        CheckConstraint(one_of("status", STATUSES), name="status"),
+        CheckConstraint(one_of("sex", ("male", "female")), name="sex"),
     )
 
 

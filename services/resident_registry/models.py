@@ -11,14 +11,11 @@ from datetime import date, datetime
 from sqlalchemy import CheckConstraint, Date, DateTime, ForeignKey, MetaData, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from shared.models import NAMING, BigId
+from shared.models import NAMING, BigId, one_of
 
 STATUSES = ("resident", "moved_out", "deceased")
 KINDS = ("birth", "move_in", "special_move_in", "move_out", "address_change", "death", "correction")
 
-
-def _one_of(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(value) for value in values)})"
 
 
 class Base(DeclarativeBase):
@@ -45,8 +42,8 @@ class ResidentEntry(Base):
     status: Mapped[str] = mapped_column(String(16))
 
     __table_args__ = (
-        CheckConstraint(_one_of("status", STATUSES), name="status"),
-        CheckConstraint(_one_of("sex", ("male", "female")), name="sex"),
+        CheckConstraint(one_of("status", STATUSES), name="status"),
+        CheckConstraint(one_of("sex", ("male", "female")), name="sex"),
     )
 
 
@@ -64,4 +61,4 @@ class ResidentChange(Base):
     recorded_by: Mapped[str] = mapped_column(String(128))  # staff user id, or "seed"
     record: Mapped[str] = mapped_column(Text)  # ResidentRecord JSON after the change
 
-    __table_args__ = (CheckConstraint(_one_of("kind", KINDS), name="kind"),)
+    __table_args__ = (CheckConstraint(one_of("kind", KINDS), name="kind"),)

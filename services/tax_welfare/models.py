@@ -16,15 +16,12 @@ from datetime import date, datetime
 from sqlalchemy import CheckConstraint, Date, DateTime, Integer, MetaData, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from shared.models import NAMING, utcnow
+from shared.models import NAMING, one_of, utcnow
 
 RESIDENT_STATUSES = ("resident", "moved_out", "deceased")
 TAX_STATUSES = ("taxed", "tax_exempt")  # 課税 / 非課税
 ORIGINS = ("seeded", "loaded")
 
-
-def _one_of(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(value) for value in values)})"
 
 
 class Base(DeclarativeBase):
@@ -46,7 +43,7 @@ class Taxpayer(Base):
     last_change_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
-    __table_args__ = (CheckConstraint(f"status IS NULL OR {_one_of('status', RESIDENT_STATUSES)}", name="status"),)
+    __table_args__ = (CheckConstraint(f"status IS NULL OR {one_of('status', RESIDENT_STATUSES)}", name="status"),)
 
 
 class LocalTaxRecord(Base):
@@ -62,8 +59,8 @@ class LocalTaxRecord(Base):
     recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     __table_args__ = (
-        CheckConstraint(_one_of("status", TAX_STATUSES), name="status"),
-        CheckConstraint(_one_of("origin", ORIGINS), name="origin"),
+        CheckConstraint(one_of("status", TAX_STATUSES), name="status"),
+        CheckConstraint(one_of("origin", ORIGINS), name="origin"),
     )
 
 
@@ -78,7 +75,7 @@ class AssistanceRecord(Base):
     origin: Mapped[str] = mapped_column(String(8))
     recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
-    __table_args__ = (CheckConstraint(_one_of("origin", ORIGINS), name="origin"),)
+    __table_args__ = (CheckConstraint(one_of("origin", ORIGINS), name="origin"),)
 
 
 class YearAssessed(Base):

@@ -15,13 +15,10 @@ from datetime import date, datetime
 from sqlalchemy import CheckConstraint, Date, DateTime, MetaData, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from shared.models import NAMING, utcnow
+from shared.models import NAMING, one_of, utcnow
 
 STATUSES = ("resident", "moved_out", "deceased", "non_resident")
 
-
-def _one_of(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(value) for value in values)})"
 
 
 class Base(DeclarativeBase):
@@ -51,7 +48,7 @@ class WelfareAddressee(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     __table_args__ = (
-        CheckConstraint(_one_of("status", STATUSES), name="status"),
+        CheckConstraint(one_of("status", STATUSES), name="status"),
         CheckConstraint("sex IN ('male', 'female')", name="sex"),
     )
 
