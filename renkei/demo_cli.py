@@ -86,6 +86,8 @@ class StackAccess:
         return connected()
 
 
+#: How the newcomer proves who they are at the counter (M01): they arrived without a card.
+NOTICE_CARD = {"method": "notice_card_and_photo_id", "photo_id": "運転免許証"}
 DOSES = [
     {"record_type": "bcg", "inoculation_date": "2021-08-02", "dose_number": 1, "lot_number": "KH215", "manufacturer": "日本ビーシージー製造"},
     {"record_type": "dpt_ipv", "inoculation_date": "2021-06-07", "dose_number": 1, "lot_number": "4K23A", "manufacturer": "KMバイオロジクス"},
@@ -157,7 +159,7 @@ class HealthTerminal:
     async def enrol(self, client, my_number: str, rng: random.Random) -> dict[str, Any]:
         items = {"name": "転入　太郎", "name_kana": "テンニュウ　タロウ", "sex": "male", "birth_date": BIRTH_DATE,
                  "address": f"埼玉県越谷市越ヶ谷一丁目{rng.randrange(1, 30)}番{rng.randrange(1, 30)}号"}
-        reply = await client.post(f"{self.url}/subjects", json={"my_number": my_number, "items": items}, headers=self.headers)
+        reply = await client.post(f"{self.url}/subjects", json={"my_number": my_number, "items": items, "identity": NOTICE_CARD}, headers=self.headers)
         reply.raise_for_status()
         return reply.json()["subject"]
 

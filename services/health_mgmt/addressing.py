@@ -12,6 +12,8 @@ import unicodedata
 from typing import Any
 
 from shared.contracts.address import AddressLookupRequest, AssignNumberRequest, PersonItems
+from shared.contracts.juki import CardVerificationQuery
+from shared.errors import Conflict
 
 #: What the register keeps of a person's address information, and nothing more (M04).
 REGISTER_ITEMS = frozenset({"name", "name_kana", "sex", "birth_date", "address", "status", "resident_code"})
@@ -54,3 +56,19 @@ def _comparable(value: Any) -> str | None:
     if value is None:
         return None
     return " ".join(unicodedata.normalize("NFKC", str(value)).split())
+
+
+async def check_identity(ctx, my_number: str, proof) -> None:
+    """M01: before anything is taken in, the person has proved who they are. A My Number card
+    must have been verified at the Juki-net CS terminal, recently, as this My Number's holder
+    (``juki_cs.card_verification``); the notice card with a photo ID is the staff member's
+    own check, recorded with the enrolment."""
+    if proof.method != "my_number_card":
+        return
+    status = await ctx.bus.request(
+        ctx.registry.operation("juki_cs", "card_verification"),
+        ctx.settings.city,
+        CardVerificationQuery(verification_id=proof.card_check_id, my_number=my_number),
+    )
+    if not status.verified:
+        raise Conflict(f"card check {proof.card_check_id} does not verify this person ({status.reason}): not enrolled", reason=status.reason)

@@ -31,7 +31,7 @@ from services.health_mgmt import (
     statistics,
 )
 from services.health_mgmt.catalogue import load_catalogue
-from services.health_mgmt.models import Dose, ReminderRun, Subject
+from services.health_mgmt.models import Dose, IdentityConfirmation, ReminderRun, Subject
 from services.health_mgmt.roles import (
     CERTIFY,
     CLINICS,
@@ -137,6 +137,7 @@ def router() -> APIRouter:
     @api.post("/subjects", dependencies=[Depends(Audited(ENROL_OP))], response_model=EnrolReply, summary="Enrol a person by My Number")
     async def enrol(body: EnrolRequest, request: Request, member: SignedIn = Depends(StaffMember(ENROL))) -> EnrolReply:
         context = request.app.state.context
+        await addressing.check_identity(context, body.my_number, body.identity)
         found = await addressing.identify(context, body.my_number, body.items)
         audit_person(request, found.number)
         mismatched = addressing.mismatched_items(body.items, found.items)
@@ -155,6 +156,12 @@ def router() -> APIRouter:
         def store() -> EnrolReply:
             with context.db.session() as session:
                 subject, new = register.enrol(session, found.number, details)
+                session.add(
+                    IdentityConfirmation(
+                        subject_number=found.number, method=body.identity.method, card_check_id=getattr(body.identity, "card_check_id", None),
+                        photo_id=getattr(body.identity, "photo_id", None), confirmed_by=member.user_id,
+                    )
+                )
                 return EnrolReply(subject=subject_view(subject), enrolled=new)
 
         return await asyncio.to_thread(store)

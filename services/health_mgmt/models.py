@@ -291,3 +291,17 @@ class MoveInReceipt(Base):
     last_error: Mapped[str | None] = mapped_column(Text, default=None)
 
     __table_args__ = (CheckConstraint(one_of("outcome", MOVE_IN_OUTCOMES), name="outcome"),)
+
+
+class IdentityConfirmation(Base):
+    """本人確認の記録 (M01): how a person proved who they were when enrolled, and to whom."""
+
+    __tablename__ = "identity_confirmations"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    subject_number: Mapped[str] = mapped_column(String(15), index=True)
+    method: Mapped[str] = mapped_column(String(32))  # my_number_card | notice_card_and_photo_id
+    card_check_id: Mapped[int | None] = mapped_column(BigId, default=None)  # the CS's check, for a card
+    photo_id: Mapped[str | None] = mapped_column(String(60), default=None)
+    confirmed_by: Mapped[str] = mapped_column(String(64))
+    confirmed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

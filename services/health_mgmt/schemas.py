@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -15,6 +15,23 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class CardProof(Strict):
+    """本人確認 by the My Number card, checked at the Juki-net CS terminal: the check's id."""
+
+    method: Literal["my_number_card"]
+    card_check_id: int = Field(ge=1)
+
+
+class DocumentProof(Strict):
+    """本人確認 by the notice card (通知カード) and a photo ID, seen by the staff member."""
+
+    method: Literal["notice_card_and_photo_id"]
+    photo_id: str = Field(min_length=1, max_length=60, description="which photo ID was shown, e.g. 運転免許証")
+
+
+IdentityProof = Annotated[CardProof | DocumentProof, Field(discriminator="method")]
+
+
 class EnrolRequest(Strict):
     """Enrol a person by My Number and the four items as they present them (their card, or the
     notice card and an ID): the items must match the address system's record of that My Number
@@ -22,6 +39,7 @@ class EnrolRequest(Strict):
 
     my_number: MyNumber
     items: PersonItems
+    identity: IdentityProof  # how the person proved who they are before anything is taken in (M01)
     heart_kidney_respiratory_disability: bool = False
     hiv_immune_disability: bool = False
     hbv_perinatal_prophylaxis: bool = False

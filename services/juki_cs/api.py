@@ -68,8 +68,9 @@ def terminal_router() -> APIRouter:
 
         result = await asyncio.to_thread(check)
         audit_person(request, result.resident_code)
-        await asyncio.to_thread(record_card_check, runtime.ctx.db, actor=staff.user_id, card_serial=body.card_serial, check=result)
+        verification_id = await asyncio.to_thread(record_card_check, runtime.ctx.db, actor=staff.user_id, card_serial=body.card_serial, check=result)
         return CardCheckReply(
+            verification_id=verification_id,
             verified=result.verified,
             reasons=list(result.reasons),
             mismatched_items=list(result.mismatched_items),

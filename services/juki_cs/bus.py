@@ -9,16 +9,22 @@ contract, not of this module.
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 from sqlalchemy.orm import Session
 
+from services.juki_cs import identity
+from services.juki_cs.card import vouches_for
 from services.juki_cs.lookup import Lookup, look_up
+from services.juki_cs.models import CardVerification
 from services.juki_cs.records import record_search
 from services.juki_cs.runtime import runtime_of
 from shared.auth import Caller
-from shared.contracts.juki import IdentityCandidates, IdentityQuery
+from shared.contracts.juki import CardVerificationQuery, CardVerificationStatus, IdentityCandidates, IdentityQuery
 from shared.contracts.residents import ResidentChanged
+from shared.errors import NotFound
 from shared.events import EventHandler
+from shared.models import as_utc, utcnow
 from shared.service import ConsumerFactory, HandlerFactory, ServiceContext
 
 IDENTITY_LOOKUP = "juki_cs.identity_lookup"
@@ -62,6 +68,27 @@ def apply_resident_changes(ctx: ServiceContext) -> EventHandler:
     return apply
 
 
-SERVED: dict[str, HandlerFactory] = {"identity_lookup": identity_lookup}
+def card_verification(ctx: ServiceContext):
+    """``juki_cs.card_verification``: whether a card check at this CS vouches for a person (M01)."""
+    valid_for = timedelta(minutes=ctx.settings.card_check_valid_minutes)
+
+    def answer(request: CardVerificationQuery) -> CardVerificationStatus:
+        with ctx.db.session() as session:
+            verification = session.get(CardVerification, request.verification_id)
+            if verification is None:
+                raise NotFound(f"no card check {request.verification_id}")
+            holder = identity.find(session, my_number=request.my_number)
+            reason = vouches_for(verification, holder, utcnow(), valid_for)
+            return CardVerificationStatus(
+                verified=reason is None, checked_at=as_utc(verification.at), max_age_minutes=int(valid_for.total_seconds() // 60), reason=reason
+            )
+
+    async def handle(request: CardVerificationQuery, caller: Caller) -> CardVerificationStatus:
+        return await asyncio.to_thread(answer, request)
+
+    return handle
+
+
+SERVED: dict[str, HandlerFactory] = {"identity_lookup": identity_lookup, "card_verification": card_verification}
 
 CONSUMED: dict[str, ConsumerFactory] = {"resident_registry.events.changed": apply_resident_changes}

@@ -10,10 +10,11 @@ that the address must agree in full: a card carries the whole address, not a par
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, timedelta
 
 from services.juki_cs.matching import WILDCARD, fold_name, normalize_address, normalize_sex, parse_birth_date
-from services.juki_cs.models import IdentityInfo
+from services.juki_cs.models import CardVerification, IdentityInfo
+from shared.models import as_utc
 
 CARD_EXPIRED = "card_expired"
 UNKNOWN_PERSON = "unknown_person"
@@ -75,3 +76,16 @@ def _same_name(chip_name: str, registered: str) -> bool:
     """Equal after folding; a character the chip could not encode (〓) stands for any one."""
     left, right = fold_name(chip_name), fold_name(registered)
     return len(left) == len(right) and all(a == b or WILDCARD in (a, b) for a, b in zip(left, right))
+
+
+def vouches_for(
+    verification: CardVerification | None, holder: IdentityInfo | None, now: datetime, valid_for: timedelta
+) -> str | None:
+    """Why a recorded card check does not vouch for the person ``holder`` now, or None (M01)."""
+    if verification is None or not verification.verified:
+        return "not_verified"
+    if holder is None or holder.resident_code != verification.resident_code:
+        return "another_person"
+    if as_utc(verification.at) + valid_for < now:
+        return "too_old"
+    return None

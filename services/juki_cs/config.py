@@ -21,6 +21,9 @@ class Settings(ServiceSettings):
     forward_retry_max_seconds: float = Field(default=30.0, gt=0, description="longest wait between forwarding attempts")
     prefecture_timeout_seconds: float = Field(default=10.0, gt=0)
     search_limit: int = Field(default=10, ge=1, le=50, description="candidates returned by a 4-item search")
+    card_check_valid_minutes: int = Field(
+        default=120, ge=1, le=1440, description="how long a card check vouches for the person at a business system's intake (M01)"
+    )
 
     @property
     def municipality_name(self) -> str | None:

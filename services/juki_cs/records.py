@@ -40,14 +40,16 @@ def record_search(
         )
 
 
-def record_card_check(db: Database, *, actor: str, card_serial: str, check: CardCheck) -> None:
+def record_card_check(db: Database, *, actor: str, card_serial: str, check: CardCheck) -> int:
+    """Keep the check; its id is what a business system's intake quotes (M01)."""
     with db.session() as session:
-        session.add(
-            CardVerification(
-                actor=actor,
-                card_serial=card_serial,
-                resident_code=check.resident_code,
-                verified=check.verified,
-                reasons=",".join(check.reasons),
-            )
+        row = CardVerification(
+            actor=actor,
+            card_serial=card_serial,
+            resident_code=check.resident_code,
+            verified=check.verified,
+            reasons=",".join(check.reasons),
         )
+        session.add(row)
+        session.flush()
+        return row.id

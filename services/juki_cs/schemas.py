@@ -61,6 +61,7 @@ class CardCheckReply(BaseModel):
     """``verified`` or why not: ``card_expired``, ``unknown_person``, ``item_mismatch`` (with the
     items), ``deceased``, ``moved_out``."""
 
+    verification_id: int  # quoted at a business system's intake (M01)
     verified: bool
     reasons: list[str]
     mismatched_items: list[FourItem]

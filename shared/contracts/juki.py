@@ -1,7 +1,9 @@
 """The Juki-net community server's contracts.
 
 - On the bus: ``juki_cs.identity_lookup``, identity information (本人確認情報) of residents
-  and non-residents for the business systems (flow [04]).
+  and non-residents for the business systems (flow [04]); ``juki_cs.card_verification``,
+  whether a card check made at the CS terminal verified the person a business system is
+  about to take data in for (M01).
 - Over HTTPS with mutual TLS between each city's CS and the prefecture server
   (都道府県サーバ, simulated; M17): the forwarded identity information, lookups across
   cities, and the consistency check (整合性確認) of the two copies by range digests.
@@ -87,7 +89,32 @@ class IdentityCandidates(Message):
     prefecture_consulted: bool
 
 
+class CardVerificationQuery(Message):
+    """Did the card check ``verification_id`` verify the holder of ``my_number``?"""
+
+    verification_id: Annotated[int, Field(ge=1)]
+    my_number: MyNumber
+
+
+class CardVerificationStatus(Message):
+    """``verified`` only when the check verified the card, recently (``max_age_minutes``), and
+    the card's holder is the person with that My Number; else ``reason`` says why not."""
+
+    verified: bool
+    checked_at: AwareDatetime
+    max_age_minutes: int
+    reason: Literal["not_verified", "another_person", "too_old"] | None = None
+
+
 OPERATIONS = [
+    Operation(
+        owner="juki_cs",
+        name="card_verification",
+        request=CardVerificationQuery,
+        reply=CardVerificationStatus,
+        callers=frozenset({"health_mgmt", "welfare_address"}),
+        summary="Whether a card check at the CS verified this person, for a system about to take their data in (M01).",
+    ),
     Operation(
         owner="juki_cs",
         name="identity_lookup",

@@ -232,7 +232,7 @@ def test_a_seeded_population_is_answered_for_through_the_real_feeds(stack_files,
             chosen = list(session.scalars(select(ResidentEntry).order_by(ResidentEntry.birth_date).limit(12)))  # the eldest
         nurse = staff_headers(health, ["nurse"])
         presented = [{k: str(v) for k, v in resident_record(r).address_items(r.status).items() if k in PersonItems.model_fields} for r in chosen]
-        enrolled = [health.post("/subjects", json={"my_number": r.my_number, "items": items}, headers=nurse) for r, items in zip(chosen, presented)]
+        enrolled = [health.post("/subjects", json={"my_number": r.my_number, "items": items, "identity": {"method": "notice_card_and_photo_id", "photo_id": "運転免許証"}}, headers=nurse) for r, items in zip(chosen, presented)]
         assert all(reply.status_code == 200 for reply in enrolled), [r.text for r in enrolled]
         inquiry = health.post(INQUIRIES, json={"fiscal_year": year}, headers=staff_headers(health, ["clerk"])).json()
         with tax_db.session() as session:

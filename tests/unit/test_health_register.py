@@ -34,6 +34,7 @@ MY_NUMBER = "123456789018"
 AS_OF = date(2025, 6, 1)
 
 
+SHOWN = {"method": "notice_card_and_photo_id", "photo_id": "運転免許証"}  # M01, as the nurse saw it
 ITEMS = {"name": "越谷　二郎", "name_kana": "コシガヤ　ジロウ", "sex": "male", "birth_date": "1990-01-01", "address": "埼玉県越谷市越ヶ谷一丁目1番1号"}
 
 
@@ -61,8 +62,8 @@ def test_enrolment_takes_the_number_and_items_from_the_integrated_address_system
     with TestClient(address_app), TestClient(health) as client:
         nurse = staff_headers(client, ["nurse"], user_id="n.yamada")
         presented = items.model_dump(mode="json")
-        first = client.post("/subjects", json={"my_number": MY_NUMBER, "items": presented}, headers=nurse)
-        again = client.post("/subjects", json={"my_number": MY_NUMBER, "items": presented}, headers=nurse)
+        first = client.post("/subjects", json={"my_number": MY_NUMBER, "items": presented, "identity": SHOWN}, headers=nurse)
+        again = client.post("/subjects", json={"my_number": MY_NUMBER, "items": presented, "identity": SHOWN}, headers=nurse)
         entries = health.state.context.oplog.entries("health_mgmt.subject.enrol")
         with health.state.context.db.session() as session:
             columns = {c["name"] for c in inspect(session.connection()).get_columns("subjects")}
@@ -92,11 +93,11 @@ def test_a_resident_is_enrolled_only_when_the_four_items_match_the_register(heal
         with address_app.state.context.db.session() as session:
             assert apply_resident_change(session, CITY, resident) == "created"
         nurse = staff_headers(client, ["nurse"])
-        wrong = client.post("/subjects", json={"my_number": MY_NUMBER, "items": {**matching, "birth_date": "1980-03-06", "address": "埼玉県越谷市越ヶ谷1-2-3"}}, headers=nurse)
+        wrong = client.post("/subjects", json={"my_number": MY_NUMBER, "items": {**matching, "birth_date": "1980-03-06", "address": "埼玉県越谷市越ヶ谷1-2-3"}, "identity": SHOWN}, headers=nurse)
         with health.state.context.db.session() as session:
             anyone = session.execute(select(Subject)).first()
         entries = health.state.context.oplog.entries("health_mgmt.subject.enrol")
-        right = client.post("/subjects", json={"my_number": MY_NUMBER, "items": matching}, headers=nurse)
+        right = client.post("/subjects", json={"my_number": MY_NUMBER, "items": matching, "identity": SHOWN}, headers=nurse)
     assert wrong.status_code == 409 and wrong.json()["mismatched"] == ["birth_date", "address"]
     assert anyone is None  # nothing stored
     assert entries[-1].outcome == "http-409" and entries[-1].person_key is not None
@@ -106,7 +107,7 @@ def test_a_resident_is_enrolled_only_when_the_four_items_match_the_register(heal
 
 def test_enrolment_without_the_address_system_is_unavailable_not_half_done(health):
     with TestClient(health) as client:
-        reply = client.post("/subjects", json={"my_number": MY_NUMBER, "items": ITEMS}, headers=staff_headers(client, ["nurse"]))
+        reply = client.post("/subjects", json={"my_number": MY_NUMBER, "items": ITEMS, "identity": SHOWN}, headers=staff_headers(client, ["nurse"]))
         with health.state.context.db.session() as session:
             anyone = session.execute(select(Subject)).first()
     assert reply.status_code == 503 and reply.headers["content-type"] == "application/problem+json"
@@ -169,7 +170,7 @@ def test_unknown_types_people_and_malformed_numbers_are_typed_errors(health):
 
 
 ROUTES = [
-    ("post", "/subjects", {"json": {"my_number": MY_NUMBER, "items": ITEMS}}, "register.enrol"),
+    ("post", "/subjects", {"json": {"my_number": MY_NUMBER, "items": ITEMS, "identity": SHOWN}}, "register.enrol"),
     ("get", "/subjects/{number}", {}, "register.read"),
     ("post", "/subjects/{number}/doses", {"json": mr_dose("2024-01-20")}, "register.record"),
     ("get", "/clinics", {}, "register.read"),

@@ -127,7 +127,8 @@ def test_a_card_whose_items_agree_verifies_the_person(counter):
         headers=counter.clerk,
     )
     assert reply.status_code == 200, reply.text
-    assert reply.json() == {
+    assert reply.json()["verification_id"] >= 1
+    assert {k: v for k, v in reply.json().items() if k != "verification_id"} == {
         "verified": True,
         "reasons": [],
         "mismatched_items": [],
