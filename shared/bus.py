@@ -181,7 +181,7 @@ class Bus:
             # The record is written before the caller learns the outcome: nothing answered goes unlogged.
             if self._oplog is not None and (operation.audited or outcome != "ok"):
                 actor = Actor(str(caller.principal), "service") if caller else Actor.anonymous()
-                await asyncio.to_thread(self._oplog.record, actor, "bus", key, outcome, person, request_id, None)
+                await self._oplog.write(actor, "bus", key, outcome, person, request_id)
             self._observe(key, "ok" if outcome == "ok" else outcome.rsplit(":", 1)[-1], time.perf_counter() - started)
             if msg.reply:
                 await self.nc.publish(msg.reply, body, headers=reply_headers)

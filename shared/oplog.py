@@ -2,16 +2,22 @@
 
 Services never write it by hand in a handler: the bus records every audited operation and
 every refusal, and the HTTP layer records every route that declares itself audited.
+
+``write`` is what request handling uses: the entries of concurrent requests go into the
+database together, one transaction per batch, and each call returns once its entry is
+committed, so the answer it precedes still leaves only after its record exists.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from shared.db import Database
-from shared.models import OperationLogEntry
+from shared.group_commit import GroupCommit
+from shared.models import OperationLogEntry, utcnow
 
 
 @dataclass(frozen=True)
@@ -29,6 +35,26 @@ class Actor:
 class OperationLog:
     def __init__(self, db: Database) -> None:
         self._db = db
+        self._batches: GroupCommit[dict, None] = GroupCommit(self._insert_many)
+
+    @staticmethod
+    def _row(actor: Actor, channel: str, operation: str, outcome: str, person_key: str | None, request_id: str | None, detail: str | None) -> dict:
+        return {
+            "at": utcnow(),
+            "actor": actor.name,
+            "actor_kind": actor.kind,
+            "channel": channel,
+            "operation": operation,
+            "person_key": person_key,
+            "outcome": outcome,
+            "request_id": request_id,
+            "detail": detail,
+        }
+
+    def _insert_many(self, rows: Sequence[dict]) -> list[None]:
+        with self._db.session() as session:
+            session.execute(insert(OperationLogEntry), list(rows))
+        return [None] * len(rows)
 
     def record(
         self,
@@ -40,19 +66,21 @@ class OperationLog:
         request_id: str | None = None,
         detail: str | None = None,
     ) -> None:
-        with self._db.session() as session:
-            session.add(
-                OperationLogEntry(
-                    actor=actor.name,
-                    actor_kind=actor.kind,
-                    channel=channel,
-                    operation=operation,
-                    person_key=person_key,
-                    outcome=outcome,
-                    request_id=request_id,
-                    detail=detail,
-                )
-            )
+        """Write one entry now, in its own transaction (for callers outside an event loop)."""
+        self._insert_many([self._row(actor, channel, operation, outcome, person_key, request_id, detail)])
+
+    async def write(
+        self,
+        actor: Actor,
+        channel: str,
+        operation: str,
+        outcome: str,
+        person_key: str | None = None,
+        request_id: str | None = None,
+        detail: str | None = None,
+    ) -> None:
+        """Write one entry with those of concurrent requests; returns once it is committed."""
+        await self._batches.submit(self._row(actor, channel, operation, outcome, person_key, request_id, detail))
 
     def entries(self, operation: str | None = None, limit: int = 1000) -> list[OperationLogEntry]:
         query = select(OperationLogEntry).order_by(OperationLogEntry.id.desc()).limit(limit)
