@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterable
 from http import HTTPStatus
 
@@ -17,7 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.middleware.base import BaseHTTPMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.auth import AUTHORIZATION, Caller, TokenVerifier, check_allowed
 from shared.errors import PROBLEM_JSON, InvalidRequest, Problem
@@ -92,21 +91,41 @@ def audit_person(request: Request, person_key: str | None, operation: str | None
     request.state.audit = (operation or declared, person_key)
 
 
-class OperationLogMiddleware(BaseHTTPMiddleware):
-    """Writes the operation-log row for every audited route once its response is known."""
+class OperationLogMiddleware:
+    """Writes the operation-log row for every audited route once its status is known, and
+    before the response starts: nothing leaves unlogged. A plain ASGI middleware: the
+    request runs in the server's own task, with no extra task and stream per request."""
 
-    def __init__(self, app, oplog: OperationLog) -> None:
-        super().__init__(app)
+    def __init__(self, app: ASGIApp, oplog: OperationLog) -> None:
+        self.app = app
         self._oplog = oplog
 
-    async def dispatch(self, request: Request, call_next):
-        response = await call_next(request)
-        audit = getattr(request.state, "audit", None)
-        if audit is not None:
-            operation, person = audit
-            actor = getattr(request.state, "actor", None) or Actor.anonymous()
-            outcome = "ok" if response.status_code < 400 else f"http-{response.status_code}"
-            await asyncio.to_thread(
-                self._oplog.record, actor, "http", operation, outcome, person, getattr(request.state, "request_id", None)
-            )
-        return response
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        state = scope.setdefault("state", {})
+        started = False
+
+        async def log_then_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                await self._log(state, message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, log_then_send)
+        except Exception:
+            if not started:  # the server answers 500 for what escaped: logged as such
+                await self._log(state, 500)
+            raise
+
+    async def _log(self, state: dict, status: int) -> None:
+        audit = state.get("audit")
+        if audit is None:
+            return
+        operation, person = audit
+        actor = state.get("actor") or Actor.anonymous()
+        outcome = "ok" if status < 400 else f"http-{status}"
+        await self._oplog.write(actor, "http", operation, outcome, person, state.get("request_id"))

@@ -14,8 +14,8 @@ import uuid
 
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from starlette.middleware.base import BaseHTTPMiddleware
-from starlette.requests import Request
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 REQUEST_ID_HEADER = "X-Request-ID"
 
@@ -102,27 +102,38 @@ class Metrics:
         self.bus_latency.labels(operation).observe(seconds)
 
 
-class RequestContextMiddleware(BaseHTTPMiddleware):
-    """Gives every HTTP request an id (kept from the caller's header if it sent one) and measures it."""
+class RequestContextMiddleware:
+    """Gives every HTTP request an id (kept from the caller's header if it sent one) and
+    measures it. A plain ASGI middleware: no extra task and stream per request."""
 
-    def __init__(self, app, metrics: Metrics) -> None:
-        super().__init__(app)
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
         self._metrics = metrics
 
-    async def dispatch(self, request: Request, call_next):
-        request_id = request.headers.get(REQUEST_ID_HEADER) or uuid.uuid4().hex
-        request.state.request_id = request_id
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = Headers(scope=scope).get(REQUEST_ID_HEADER) or uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
         structlog.contextvars.bind_contextvars(request_id=request_id)
         started = time.perf_counter()
         status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = MutableHeaders(scope=message)
+                headers[REQUEST_ID_HEADER] = request_id
+            await send(message)
+
         try:
-            response = await call_next(request)
-            status = response.status_code
-            response.headers[REQUEST_ID_HEADER] = request_id
-            return response
+            await self.app(scope, receive, send_with_id)
         finally:
-            route = request.scope.get("route")
+            route = scope.get("route")
             path = getattr(route, "path", "unmatched")
-            self._metrics.http_requests.labels(request.method, path, str(status)).inc()
-            self._metrics.http_latency.labels(request.method, path).observe(time.perf_counter() - started)
+            method = scope["method"]
+            self._metrics.http_requests.labels(method, path, str(status)).inc()
+            self._metrics.http_latency.labels(method, path).observe(time.perf_counter() - started)
             structlog.contextvars.unbind_contextvars("request_id")

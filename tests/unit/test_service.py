@@ -189,3 +189,19 @@ def test_losing_nats_is_a_warning_and_closing_on_purpose_is_not(stack_files, nat
     closing, lost = asyncio.run(scenario())
     assert closing == [("INFO", "nats connection closed")]
     assert ("WARNING", "nats disconnected") in lost
+
+
+def test_an_audited_route_that_fails_unhandled_is_logged_as_a_server_error(stack_files, nats_secured):
+    router = APIRouter()
+
+    @router.get("/broken/{person_key}", dependencies=[Depends(Audited("broken.read", person_param="person_key"))])
+    def broken(person_key: str):
+        raise RuntimeError("a bug")
+
+    app = build_app(ServiceSpec(name="health_mgmt", summary="health", routers=[router]), settings_for(stack_files, nats_secured))
+    with TestClient(app, raise_server_exceptions=False) as client:
+        response = client.get("/broken/P-9")
+        entries = app.state.context.oplog.entries("broken.read")
+
+    assert response.status_code == 500
+    assert [(e.person_key, e.outcome) for e in entries] == [("P-9", "http-500")]
