@@ -1,14 +1,13 @@
 """Calls from this intermediate server to the national hub.
 
 HTTPS with mutual TLS (this server's certificate of the local CA; only that CA is trusted
-for the hub's), and on every call this server's service token and request proof for the
+for the hub's; ``shared.mtls_client``), and on every call this server's service token and request proof for the
 hub. A refusal comes back as the typed problem the hub sent; an unreachable hub as
 ``Unavailable``.
 """
 
 from __future__ import annotations
 
-import httpx
 from pydantic import BaseModel
 
 from shared.auth import Credentials
@@ -32,29 +31,19 @@ from shared.contracts.network import (
 )
 from shared.errors import Problem, Unavailable, problem_from_dict
 from shared.http import http_target
+from shared.mtls_client import MutualTlsClient, Unreachable
 from shared.pki import TlsFiles
-
-CONNECTIONS = 16
 
 
 class HubClient:
     def __init__(self, base_url: str | None, credentials: Credentials, tls: TlsFiles, timeout: float) -> None:
         self.base_url = base_url.rstrip("/") if base_url else None
         self._credentials = credentials
-        self._tls = tls
-        self._timeout = timeout
-        self._client: httpx.AsyncClient | None = None
+        self._client = MutualTlsClient(tls.client_context, timeout)
 
     @property
     def configured(self) -> bool:
         return self.base_url is not None
-
-    def _http(self) -> httpx.AsyncClient:
-        if self._client is None:
-            # Few connections, kept alive: the pool checks every idle connection on each request.
-            limits = httpx.Limits(max_connections=CONNECTIONS, max_keepalive_connections=CONNECTIONS)
-            self._client = httpx.AsyncClient(verify=self._tls.client_context(), timeout=self._timeout, limits=limits)
-        return self._client
 
     async def _call(self, method: str, path: str, payload: BaseModel | None, reply: type[BaseModel]) -> BaseModel:
         if self.base_url is None:
@@ -64,9 +53,9 @@ class HubClient:
         if payload is not None:
             headers["Content-Type"] = "application/json"
         try:
-            response = await self._http().request(method, self.base_url + path, content=body, headers=headers)
-        except httpx.HTTPError as exc:
-            raise Unavailable(f"the hub cannot be reached: {type(exc).__name__}: {exc}") from None
+            response = await self._client.request(method, self.base_url + path, body, headers)
+        except Unreachable as exc:
+            raise Unavailable(f"the hub cannot be reached: {exc}") from None
         if response.status_code >= 400:
             try:
                 problem = problem_from_dict(response.json())
@@ -94,9 +83,7 @@ class HubClient:
         await self._call("POST", ANSWERS_PATH, outcome, _Delivered)
 
     async def close(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        await self._client.close()
 
 
 class _Delivered(BaseModel):
