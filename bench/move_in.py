@@ -16,7 +16,9 @@ tokens), which stores the query, posts it over the same kind of mutual-TLS HTTPS
 relay process, which posts it to a plain provider process reading the same provision
 database rows with the same code; the requester stores the records and announces the
 answer on JetStream, and the caller reads them on the bus. No permit, no token or proof,
-no record in any ledger, no operation log, no encryption beyond TLS.
+no record in any ledger, no operation log, no encryption beyond TLS. Its HTTPS calls go
+through the services' own client (``shared.mtls_client``), so the HTTP client's cost is not
+counted as the price of security.
 
     python -m bench.move_in [--quick] [--postgres-url postgresql://…]
 """
@@ -440,16 +442,18 @@ def _plain_provider_app(data_dir: Path, database_url: str | None):
 
 
 def _plain_relay_app(data_dir: Path, provider_url: str):
+    from shared.mtls_client import MutualTlsClient
     from shared.pki import tls_files
     from shared.trust import Principal
 
-    client = httpx.AsyncClient(verify=tls_files(data_dir, Principal("provision_network")).client_context(), timeout=30, limits=httpx.Limits(max_connections=200))
+    client = MutualTlsClient(tls_files(data_dir, Principal("provision_network")).client_context, timeout=30)
     app = FastAPI()
 
     @app.post("/plain/queries")
     async def relay(request: Request) -> dict:
-        response = await client.post(f"{provider_url}/plain/provide", content=await request.body(), headers={"Content-Type": "application/json"})
-        response.raise_for_status()
+        response = await client.post(f"{provider_url}/plain/provide", await request.body(), {"Content-Type": "application/json"})
+        if response.status_code != 200:
+            raise RuntimeError(f"the provider answered {response.status_code}")
         return response.json()
 
     return app
@@ -461,6 +465,7 @@ async def _plain_requester(data_dir: Path, database_url: str | None, nats_url: s
     from sqlalchemy import Column, MetaData, String, Table, Text, insert, select, update
 
     from shared.db import Database, schema_name
+    from shared.mtls_client import MutualTlsClient
     from shared.pki import tls_files
     from shared.trust import Principal
 
@@ -469,9 +474,7 @@ async def _plain_requester(data_dir: Path, database_url: str | None, nats_url: s
     metadata = MetaData()
     table = Table("plain_queries", metadata, Column("query_id", String(32), primary_key=True), Column("body", Text), Column("records", Text), Column("status", String(16)))
     metadata.create_all(db.engine)
-    client = httpx.AsyncClient(
-        verify=tls_files(data_dir, Principal("intermediate_server", KOSHIGAYA)).client_context(), timeout=30, limits=httpx.Limits(max_connections=200)
-    )
+    client = MutualTlsClient(tls_files(data_dir, Principal("intermediate_server", KOSHIGAYA)).client_context, timeout=30)
     nc = await nats.connect(nats_url)
     js = nc.jetstream()
     tasks: set[asyncio.Task] = set()
@@ -490,8 +493,10 @@ async def _plain_requester(data_dir: Path, database_url: str | None, nats_url: s
         return {"status": row.status, "records": json.loads(row.records or "[]")}
 
     async def dispatch(query_id: str, body: dict) -> None:
-        response = await client.post(f"{relay_url}/plain/queries", json={**body, "query_id": query_id})
-        response.raise_for_status()
+        payload = json.dumps({**body, "query_id": query_id}).encode()
+        response = await client.post(f"{relay_url}/plain/queries", payload, {"Content-Type": "application/json"})
+        if response.status_code != 200:
+            raise RuntimeError(f"the relay answered {response.status_code}")
         await asyncio.to_thread(finish, query_id, response.json()["records"])
         await js.publish("plain.events.answered", json.dumps({"query_id": query_id, "status": "answered"}).encode(), stream=PLAIN_STREAM)
 
