@@ -15,6 +15,8 @@ from sqlalchemy import Engine, Table, create_engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
+from shared.sqlite_writers import WriterLine
+
 _SCHEMA_SAFE = re.compile(r"^[a-z_][a-z0-9_]*$")
 
 
@@ -45,7 +47,7 @@ def make_engine(url: str, schema: str | None = None, **kwargs) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
-        event.listen(engine, "begin", _sqlite_begin)
+        event.listen(engine, "begin", _sqlite_begin(WriterLine(engine)))
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
@@ -74,12 +76,20 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 SQLITE_BEGIN = "sqlite_begin"
 
 
-def _sqlite_begin(conn) -> None:
-    """Begin each transaction explicitly; IMMEDIATE (the write lock at once) unless the
-    connection asks otherwise with ``execution_options(sqlite_begin="BEGIN")`` for a
-    read-only snapshot. Taking the lock at once means a transaction that reads and then
-    writes never fails on a snapshot another writer made stale meanwhile."""
-    conn.exec_driver_sql(conn.get_execution_options().get(SQLITE_BEGIN, "BEGIN IMMEDIATE"))
+def _sqlite_begin(line: WriterLine):
+    """Begin each transaction explicitly; IMMEDIATE (the write lock at once, after this
+    process's earlier writers: ``shared.sqlite_writers``) unless the connection asks
+    otherwise with ``execution_options(sqlite_begin="BEGIN")`` for a read-only snapshot.
+    Taking the lock at once means a transaction that reads and then writes never fails on a
+    snapshot another writer made stale meanwhile."""
+
+    def begin(conn) -> None:
+        statement = conn.get_execution_options().get(SQLITE_BEGIN, "BEGIN IMMEDIATE")
+        if statement != "BEGIN":
+            line.enter(conn)
+        conn.exec_driver_sql(statement)
+
+    return begin
 
 
 def _search_path(schema: str):

@@ -122,3 +122,36 @@ def test_readiness_does_not_wait_for_a_writer(tmp_path):
     finally:
         release.set()
         thread.join()
+
+
+def test_sqlite_writers_of_one_process_take_turns_and_each_turn_ends_with_its_connection(tmp_path):
+    """Writers in several threads and through two engines on one file all commit; a connection
+    that commits and writes again keeps its turn; nobody is left waiting."""
+    import threading
+
+    from sqlalchemy import text
+
+    from shared.db import make_engine
+
+    url = f"sqlite:///{tmp_path / 'line.sqlite3'}"
+    first, second = make_engine(url), make_engine(url)
+    with first.begin() as conn:
+        conn.execute(text("CREATE TABLE t (n INTEGER)"))
+
+    def write(engine, start: int) -> None:
+        for n in range(start, start + 20):
+            with engine.connect() as conn:
+                conn.execute(text("INSERT INTO t VALUES (:n)"), {"n": n})
+                conn.commit()
+                conn.execute(text("INSERT INTO t VALUES (:n)"), {"n": -n})
+                conn.commit()
+
+    threads = [threading.Thread(target=write, args=(engine, 100 * i)) for i, engine in enumerate([first, second, first, second])]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    with first.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM t")).scalar() == 4 * 20 * 2
+    first.dispose()
+    second.dispose()
