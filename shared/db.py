@@ -6,6 +6,7 @@ with one schema per service and city so that no service reads another's tables.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -118,6 +119,13 @@ class Database:
         with self._sessions.begin() as session:
             yield session
 
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """A session that only reads: on SQLite a snapshot that waits for no writer (``BEGIN``,
+        not ``IMMEDIATE``), rolled back at the end."""
+        with self.engine.connect().execution_options(**{SQLITE_BEGIN: "BEGIN"}) as conn, Session(conn, expire_on_commit=False) as session:
+            yield session
+
     def ping(self) -> None:
         """The database answers (a read: it does not wait for writers)."""
         with self.engine.connect().execution_options(**{SQLITE_BEGIN: "BEGIN"}) as conn:
@@ -134,8 +142,14 @@ def insert_ignoring_conflicts(session: Session, table: Table, values: dict) -> b
     as drivers do not all report a row count for this statement.
     """
     dialect = session.get_bind().dialect.name
+    return session.execute(_insert_ignoring(dialect, table), values).first() is not None
+
+
+@functools.cache
+def _insert_ignoring(dialect: str, table: Table):
+    """The statement, built once per table: only its parameters change from row to row."""
     insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}.get(dialect)
     if insert is None:
         raise NotImplementedError(f"no insert-or-ignore for {dialect}")
     key = next(iter(table.primary_key.columns))
-    return session.execute(insert(table).values(**values).on_conflict_do_nothing().returning(key)).first() is not None
+    return insert(table).on_conflict_do_nothing().returning(key)

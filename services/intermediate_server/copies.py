@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from services.intermediate_server.models import ProvisionCopy
@@ -58,10 +58,16 @@ def register(session: Session, tenant: str, request: CopyImport, registered_by: 
     return stored
 
 
+_copies = ProvisionCopy.__table__
+_RECORDS_OF = select(_copies.c.records).where(
+    _copies.c.tenant == bindparam("tenant"), _copies.c.integrated_address_number == bindparam("number"), _copies.c.item_code == bindparam("item")
+)
+
+
 def records_of(session: Session, tenant: str, integrated_address_number: str, item_code: str) -> list[dict[str, Any]]:
     """The person's records of the item: exactly what a provision of that item holds."""
-    row = session.get(ProvisionCopy, (tenant, integrated_address_number, item_code))
-    return json.loads(row.records) if row else []
+    records = session.execute(_RECORDS_OF, {"tenant": tenant, "number": integrated_address_number, "item": item_code}).scalar()
+    return json.loads(records) if records is not None else []
 
 
 def person_copy(session: Session, tenant: str, integrated_address_number: str) -> list[dict[str, Any]]:

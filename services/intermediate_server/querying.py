@@ -23,7 +23,7 @@ from datetime import datetime
 
 import structlog
 from pydantic import ValidationError
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
 from services.intermediate_server import symbols
 from services.intermediate_server.models import QueryRow
@@ -82,6 +82,16 @@ class QueryFacts:
         return {"provider": self.provider, "affair_code": self.affair_code, "procedure_code": self.procedure_code, "item_code": self.item_code}
 
 
+# Built once: every query runs them, and only their parameters change.
+_QUERIES = QueryRow.__table__
+_FINISH = (
+    update(_QUERIES)
+    .where(_QUERIES.c.tenant == bindparam("tenant_"), _QUERIES.c.query_id == bindparam("query_id_"), _QUERIES.c.status.not_in(FINAL_STATUSES))
+    .values({name: bindparam(name) for name in ("status", "serial_number", "records", "refusal_reason", "answered_at", "finished_at", "updated_at")})
+)
+_RESULT = select(_QUERIES).where(_QUERIES.c.tenant == bindparam("tenant"), _QUERIES.c.query_id == bindparam("query_id"))
+
+
 # --- 1. submit ------------------------------------------------------------------------
 
 
@@ -94,21 +104,22 @@ async def submit(rt: Runtime, request: QueryRequest, requested_by: str) -> Query
             symbol = symbols.symbol_of(session, rt.tenant, request.integrated_address_number)
             if symbol is None:
                 return None
-            session.add(
-                QueryRow(
-                    tenant=rt.tenant,
-                    query_id=query_id,
-                    integrated_address_number=request.integrated_address_number,
-                    requested_by=requested_by,
-                    provider=request.provider,
-                    affair_code=request.affair_code,
-                    procedure_code=request.procedure_code,
-                    item_code=request.item_code,
-                    consent=request.consent.model_dump_json(),
-                    status="pending",
-                    requested_at=now,
-                    updated_at=now,
-                )
+            session.execute(
+                _QUERIES.insert(),
+                {
+                    "tenant": rt.tenant,
+                    "query_id": query_id,
+                    "integrated_address_number": request.integrated_address_number,
+                    "requested_by": requested_by,
+                    "provider": request.provider,
+                    "affair_code": request.affair_code,
+                    "procedure_code": request.procedure_code,
+                    "item_code": request.item_code,
+                    "consent": request.consent.model_dump_json(),
+                    "status": "pending",
+                    "requested_at": now,
+                    "updated_at": now,
+                },
             )
             return symbol
 
@@ -303,17 +314,18 @@ async def _finish(
     def store() -> bool:
         with rt.ctx.db.session() as session:
             changed = session.execute(
-                update(QueryRow)
-                .where(QueryRow.tenant == rt.tenant, QueryRow.query_id == facts.query_id, QueryRow.status.not_in(FINAL_STATUSES))
-                .values(
-                    status=status,
-                    serial_number=serial_number,
-                    records=json.dumps(records, ensure_ascii=False) if records is not None else None,
-                    refusal_reason=refusal_reason[:500] if refusal_reason else None,
-                    answered_at=now if status == "answered" else None,
-                    finished_at=now,
-                    updated_at=now,
-                )
+                _FINISH,
+                {
+                    "tenant_": rt.tenant,
+                    "query_id_": facts.query_id,
+                    "status": status,
+                    "serial_number": serial_number,
+                    "records": json.dumps(records, ensure_ascii=False) if records is not None else None,
+                    "refusal_reason": refusal_reason[:500] if refusal_reason else None,
+                    "answered_at": now if status == "answered" else None,
+                    "finished_at": now,
+                    "updated_at": now,
+                },
             ).rowcount
             if changed and event:
                 enqueue(session, QUERY_ANSWERED, rt.tenant, QueryAnswered(query_id=facts.query_id, status=status, item_code=facts.item_code, provider=facts.provider))
@@ -340,8 +352,8 @@ async def receive(rt: Runtime, outcome: ProvisionOutcome) -> None:
 
 def result(rt: Runtime, query_id: str, requested_by: str | None) -> QueryResult:
     """The query's state and, once answered, its records; ``requested_by`` limits it to its asker."""
-    with rt.ctx.db.session() as session:
-        row = session.get(QueryRow, (rt.tenant, query_id))
+    with rt.ctx.db.reading() as session:
+        row = session.execute(_RESULT, {"tenant": rt.tenant, "query_id": query_id}).first()
         if row is None or (requested_by is not None and row.requested_by != requested_by):
             raise NotFound("no such query (it may have been deleted after its retention period)")
         return QueryResult(

@@ -10,7 +10,7 @@ and dropping the request in one transaction.
 
 from __future__ import annotations
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from services.intermediate_server.models import SymbolLink, SymbolRequestRow
@@ -79,11 +79,16 @@ def note_failure(session: Session, tenant: str, numbers: list[str], error: str) 
     )
 
 
+# Built once: every query and every provision looks a symbol up.
+_links = SymbolLink.__table__
+_SYMBOL_OF = select(_links.c.symbol).where(_links.c.tenant == bindparam("tenant"), _links.c.integrated_address_number == bindparam("number"))
+_PERSON_OF = select(_links.c.integrated_address_number).where(_links.c.tenant == bindparam("tenant"), _links.c.symbol == bindparam("symbol"))
+
+
 def symbol_of(session: Session, tenant: str, integrated_address_number: str) -> str | None:
-    link_row = session.get(SymbolLink, (tenant, integrated_address_number))
-    return link_row.symbol if link_row else None
+    return session.execute(_SYMBOL_OF, {"tenant": tenant, "number": integrated_address_number}).scalar()
 
 
 def person_of(session: Session, tenant: str, symbol: str) -> str | None:
     """The integrated address number this tenant links to ``symbol``."""
-    return session.scalar(select(SymbolLink.integrated_address_number).where(SymbolLink.tenant == tenant, SymbolLink.symbol == symbol))
+    return session.execute(_PERSON_OF, {"tenant": tenant, "symbol": symbol}).scalar()

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import structlog
-from sqlalchemy import select
+from sqlalchemy import Row, select
 
 from services.provision_network import permits, symbols
 from services.provision_network.config import Settings
@@ -88,6 +88,7 @@ class Hub:
         self.ctx = ctx
         self.settings = settings
         self._key = signing_key(settings.data_dir, ctx.principal)
+        self._public_key = self._key.public_key()
         self.issuer = symbols.SymbolIssuer(symbols.master_secret(settings.data_dir))
         self.peers = PeerClient(ctx.credentials, tls_files(settings.data_dir, ctx.principal), settings.provider_timeout_seconds)
         self._recorder: Recorder | None = None
@@ -213,13 +214,13 @@ class Hub:
 
     # -- relaying ----------------------------------------------------------------------
 
-    def _honour(self, caller_city: str, signed: SignedPermit) -> tuple[Permit | None, str | None, str | None]:
+    def _honour(self, caller_city: str, signed: SignedPermit) -> tuple[Row | None, str | None, str | None]:
         """(the permit, the provider's address, None), or (the stored permit if any, None, the reason)."""
         with self.ctx.db.session() as session:
             try:
-                stored = permits.honour(session, self._key.public_key(), signed, caller_city, utcnow())
+                stored = permits.honour(session, self._public_key, signed, caller_city, utcnow())
             except permits.PermitRefused as refusal:
-                return session.get(Permit, signed.permit.serial_number), None, refusal.reason
+                return permits.stored_permit(session, signed.permit.serial_number), None, refusal.reason
         provider = self.route(stored.provider)
         if provider is None:
             return stored, None, f"the provider {stored.provider} is no longer on the network"

@@ -11,7 +11,7 @@ import secrets
 from datetime import datetime, timedelta
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from sqlalchemy import update
+from sqlalchemy import Row, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from services.provision_network.models import Permit
@@ -89,7 +89,7 @@ def issue(
     return sign(key, permit)
 
 
-def honour(session: Session, public_key: Ed25519PublicKey, signed: SignedPermit, caller_city: str, now: datetime) -> Permit:
+def honour(session: Session, public_key: Ed25519PublicKey, signed: SignedPermit, caller_city: str, now: datetime) -> Row:
     """The stored permit, marked used, if ``signed`` is a genuine, unexpired, unused permit of
     ``caller_city``'s; ``PermitRefused`` otherwise."""
     try:
@@ -101,15 +101,26 @@ def honour(session: Session, public_key: Ed25519PublicKey, signed: SignedPermit,
         raise PermitRefused(f"the permit was issued to {permit.requester}, not to {caller_city}")
     if now >= permit.expires_at:
         raise PermitRefused("the permit has expired")
-    stored = session.get(Permit, permit.serial_number)
+    stored = stored_permit(session, permit.serial_number)
     if stored is None or stored.query_id != permit.query_id:
         raise PermitRefused("the hub issued no such permit")
     # The update is the claim: of two requests with the same permit, one changes the row.
-    claimed = session.execute(
-        update(Permit)
-        .where(Permit.serial_number == permit.serial_number, Permit.used_at.is_(None))
-        .values(used_at=now, state="sent")
-    ).rowcount
+    claimed = session.execute(_CLAIM, {"serial": permit.serial_number, "claimed_at": now}).rowcount
     if claimed != 1:
         raise PermitRefused("the permit has already been used")
     return stored
+
+
+# Built once: honouring runs for every query, and only the parameters change.
+_permits = Permit.__table__
+_STORED = select(_permits).where(_permits.c.serial_number == bindparam("serial"))
+_CLAIM = (
+    update(_permits)
+    .where(_permits.c.serial_number == bindparam("serial"), _permits.c.used_at.is_(None))
+    .values(used_at=bindparam("claimed_at"), state="sent")
+)
+
+
+def stored_permit(session: Session, serial_number: str) -> Row | None:
+    """The hub's row of a permit (its columns as attributes), if it issued one with that number."""
+    return session.execute(_STORED, {"serial": serial_number}).first()

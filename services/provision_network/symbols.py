@@ -20,8 +20,8 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from sqlalchemy import select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import bindparam, select
+from sqlalchemy.orm import Session
 
 from services.provision_network.models import IssuedSymbol
 from shared.db import insert_ignoring_conflicts
@@ -92,12 +92,16 @@ class SymbolIssuer:
         return symbols
 
 
+_source, _target = IssuedSymbol.__table__.alias("source"), IssuedSymbol.__table__.alias("target")
+#: Built once: the statement is the same for every permit, only its parameters change.
+_TRANSLATE = (
+    select(_target.c.symbol)
+    .join(_source, _source.c.person_ref == _target.c.person_ref)
+    .where(_source.c.institution == bindparam("source"), _source.c.symbol == bindparam("symbol"), _target.c.institution == bindparam("target"))
+)
+
+
 def translate(session: Session, from_institution: str, symbol: str, to_institution: str) -> str | None:
     """The ``to_institution``'s symbol of the person ``symbol`` names at ``from_institution``,
     if both institutions were issued one."""
-    source, target = aliased(IssuedSymbol), aliased(IssuedSymbol)
-    return session.scalar(
-        select(target.symbol)
-        .join(source, source.person_ref == target.person_ref)
-        .where(source.institution == from_institution, source.symbol == symbol, target.institution == to_institution)
-    )
+    return session.execute(_TRANSLATE, {"source": from_institution, "symbol": symbol, "target": to_institution}).scalar()
