@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import Connection, Engine, delete, func, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from shared.ledger.merkle import TreeFrontier, leaf_hash
@@ -52,6 +52,9 @@ class PruneResult:
     receipt: AppendReceipt | None  # the pruning record; None when nothing was due
 
 
+_INSERTS = {table: insert(table) for table in (leaves, provision_records, pruning_records, nodes, seals)}
+
+
 def entry_row(index: int, entry: Entry) -> dict[str, Any]:
     """The table row of an entry: its fields (the table says its type) and its index."""
     row = entry.model_dump(exclude={"type"})
@@ -74,6 +77,13 @@ class Ledger(LedgerReader):
         self._clock = clock
         #: Told of each batch of records once it is committed (the service's metrics).
         self.observer: Callable[[Sequence[ProvisionRecord]], None] | None = None
+        # Built once: every batch runs them, and only their parameters change.
+        self._tree_row = select(trees).where(trees.c.tenant == tenant)
+        self._tree_update = (
+            update(trees)
+            .where(trees.c.tenant == tenant)
+            .values(size=bindparam("new_size"), frontier=bindparam("new_frontier"), seals=bindparam("new_seals"), last_sealed_at=bindparam("new_sealed_at"))
+        )
         self._ensure_tree_row()
 
     def _now(self) -> datetime:
@@ -94,7 +104,7 @@ class Ledger(LedgerReader):
 
     def _lock(self, conn: Connection) -> TreeState:
         """Take the tenant's writer lock for the rest of ``conn``'s transaction."""
-        query = select(trees).where(trees.c.tenant == self.tenant)
+        query = self._tree_row
         # On SQLite every transaction of ``shared.db.make_engine`` begins IMMEDIATE: the write
         # lock is held from the start, so two writers cannot both read the same frontier.
         if conn.dialect.name != "sqlite":
@@ -127,25 +137,25 @@ class Ledger(LedgerReader):
         if state.last_sealed_at is not None and sealed_at < state.last_sealed_at:
             sealed_at = state.last_sealed_at
         seal = BatchSeal.sign(self._key, state.seals, self.tenant, first, frontier.size, frontier.root(), sealed_at)
-        conn.execute(insert(leaves), leaf_rows)
+        conn.execute(_INSERTS[leaves], leaf_rows)
         for table, rows in ((provision_records, record_rows), (pruning_records, pruning_rows), (nodes, node_rows)):
             if rows:
-                conn.execute(insert(table), rows)
+                conn.execute(_INSERTS[table], rows)
         conn.execute(
-            insert(seals).values(
-                tenant=self.tenant,
-                seq=seal.seq,
-                first_index=seal.first_index,
-                tree_size=seal.tree_size,
-                root_hash=seal.root_hash,
-                sealed_at=seal.sealed_at,
-                signature=seal.signature,
-            )
+            _INSERTS[seals],
+            {
+                "tenant": self.tenant,
+                "seq": seal.seq,
+                "first_index": seal.first_index,
+                "tree_size": seal.tree_size,
+                "root_hash": seal.root_hash,
+                "sealed_at": seal.sealed_at,
+                "signature": seal.signature,
+            },
         )
         conn.execute(
-            update(trees)
-            .where(trees.c.tenant == self.tenant)
-            .values(size=frontier.size, frontier=frontier.to_bytes(), seals=state.seals + 1, last_sealed_at=sealed_at)
+            self._tree_update,
+            {"new_size": frontier.size, "new_frontier": frontier.to_bytes(), "new_seals": state.seals + 1, "new_sealed_at": sealed_at},
         )
         return receipts
 
