@@ -11,7 +11,7 @@ import secrets
 from datetime import datetime, timedelta
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from sqlalchemy import Row, bindparam, select, update
+from sqlalchemy import Row, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from services.provision_network.models import Permit
@@ -71,20 +71,22 @@ def issue(
         issued_at=now,
         expires_at=now + lifetime,
     )
-    session.add(
-        Permit(
-            serial_number=permit.serial_number,
-            query_id=permit.query_id,
-            requester=permit.requester,
-            provider=permit.provider,
-            affair_code=permit.affair_code,
-            procedure_code=permit.procedure_code,
-            item_code=permit.item_code,
-            requester_symbol=request.requester_symbol,
-            provider_symbol=provider_symbol,
-            issued_at=now,
-            expires_at=permit.expires_at,
-        )
+    session.execute(
+        _ISSUE,
+        {
+            "serial_number": permit.serial_number,
+            "query_id": permit.query_id,
+            "requester": permit.requester,
+            "provider": permit.provider,
+            "affair_code": permit.affair_code,
+            "procedure_code": permit.procedure_code,
+            "item_code": permit.item_code,
+            "requester_symbol": request.requester_symbol,
+            "provider_symbol": provider_symbol,
+            "issued_at": now,
+            "expires_at": permit.expires_at,
+            "state": "issued",
+        },
     )
     return sign(key, permit)
 
@@ -111,8 +113,9 @@ def honour(session: Session, public_key: Ed25519PublicKey, signed: SignedPermit,
     return stored
 
 
-# Built once: honouring runs for every query, and only the parameters change.
+# Built once: issuing and honouring run for every query, and only the parameters change.
 _permits = Permit.__table__
+_ISSUE = insert(_permits)
 _STORED = select(_permits).where(_permits.c.serial_number == bindparam("serial"))
 _CLAIM = (
     update(_permits)
