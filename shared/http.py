@@ -77,7 +77,9 @@ class Audited:
         self.operation = operation
         self.person_param = person_param
 
-    def __call__(self, request: Request) -> None:
+    async def __call__(self, request: Request) -> None:
+        # A coroutine, so that FastAPI runs it in the request's task: a plain function
+        # would be sent to a worker thread and back for every audited request.
         person = None
         if self.person_param:
             person = request.path_params.get(self.person_param) or request.query_params.get(self.person_param)
