@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+
 from fastapi import APIRouter, Depends
 from fastapi.testclient import TestClient
 
