@@ -69,6 +69,15 @@ class _TemplateSubsetFace(TTFontFace):
     template_subset: tuple[int, ...] | None = None
     _template_files: dict[tuple[bool, tuple[int, ...]], tuple[bytes, int]]
 
+    def get_table(self, tag):
+        """A table of the font file, copied out of it once per process: reportlab copies the
+        whole glyph table (5 MB for IPA Gothic) for every subset it makes."""
+        tables = self.__dict__.setdefault("_tables", {})
+        found = tables.get(tag)
+        if found is None:
+            found = tables[tag] = super().get_table(tag)
+        return found
+
     def addSubsetObjects(self, doc, fontname, subset):
         key = tuple(subset)
         compressed = bool(doc.compression)
