@@ -47,11 +47,20 @@ class Period:
         return "".join(parts) + ("+half" if self.half_month else "") or "0d"
 
 
+_MONTH_DAYS = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
+def _days_in_month(year: int, month: int) -> int:
+    # what calendar.monthrange gives, without the weekday it also works out (called for
+    # every age of every person)
+    return 29 if month == 2 and calendar.isleap(year) else _MONTH_DAYS[month - 1]
+
+
 def _shift_months(day: date, months: int) -> tuple[int, int, bool]:
     """Year and month ``months`` after ``day``'s month, and whether ``day.day`` exists there."""
     index = day.year * 12 + day.month - 1 + months
     year, month = divmod(index, 12)
-    return year, month + 1, day.day <= calendar.monthrange(year, month + 1)[1]
+    return year, month + 1, day.day <= _days_in_month(year, month + 1)
 
 
 @lru_cache(maxsize=1 << 16)  # a person's ages are asked for again and again, by every series
@@ -69,7 +78,7 @@ def attained_on(birth: date, age: Period) -> date:
         if exists:
             reached = date(year, month, birth.day) - timedelta(days=1)
         else:
-            reached = date(year, month, calendar.monthrange(year, month)[1])
+            reached = date(year, month, _days_in_month(year, month))
         return reached + timedelta(days=7 * age.weeks + age.days)
     return birth + timedelta(days=7 * age.weeks + age.days)
 
@@ -87,9 +96,9 @@ def earliest_after(previous: date, interval: Period) -> date:
         if exists:
             day = date(year, month, previous.day)
         else:
-            day = date(year, month, calendar.monthrange(year, month)[1]) + timedelta(days=1)
+            day = date(year, month, _days_in_month(year, month)) + timedelta(days=1)
     if interval.half_month:
-        day = day + timedelta(days={28: 14, 29: 15, 30: 15, 31: 16}[calendar.monthrange(day.year, day.month)[1]])
+        day = day + timedelta(days={28: 14, 29: 15, 30: 15, 31: 16}[_days_in_month(day.year, day.month)])
     total_days = 7 * interval.weeks + interval.days
     if total_days:
         day = day + timedelta(days=total_days + 1)
@@ -111,7 +120,12 @@ def fiscal_year_end(year: int) -> date:
 
 def fiscal_year_of_age(birth: date, years: int) -> int:
     """The fiscal year in which a person attains ``years`` (…歳となる日の属する年度)."""
-    return fiscal_year(attained_on(birth, Period(years=years)))
+    return fiscal_year(attained_on(birth, _age_in_years(years)))
+
+
+@lru_cache(maxsize=256)
+def _age_in_years(years: int) -> Period:
+    return Period(years=years)
 
 
 def school_start(birth: date) -> date:
