@@ -21,6 +21,7 @@ import json
 import sys
 import tempfile
 import time
+from collections.abc import Iterable, Sequence
 from datetime import date
 from pathlib import Path
 
@@ -31,7 +32,7 @@ from services.health_mgmt.app import MIGRATIONS
 from services.health_mgmt.catalogue import load_catalogue
 from services.health_mgmt.models import Base, Dose, Subject
 from services.health_mgmt.reminders import default_workers, residents, run_batch
-from services.health_mgmt.schedule import load_schedule
+from services.health_mgmt.schedule import Person, RecordedDose, load_schedule
 from services.health_mgmt.vouchers import voucher_number
 from shared import migrate
 from shared.db import Database, database_url
@@ -47,18 +48,24 @@ _SEX = {"F": "female", "M": "male"}
 def prepare(folder: Path, size: int) -> Database:
     db = Database(database_url(folder, "health_mgmt", CITY))
     migrate.upgrade(db, [MIGRATIONS], [KernelBase.metadata, Base.metadata])
+    fill(db, population(size))
+    return db
+
+
+def fill(db: Database, people: Iterable[tuple[Person, Sequence[RecordedDose]]]) -> None:
+    """Put ``people`` into the register as residents, with their doses as counter records."""
     record_types = {v.code: v.record_type for v in load_schedule().vaccines.values()}
     catalogue = load_catalogue()
     now = utcnow()
     subjects, doses = [], []
-    for index, (person, history) in enumerate(population(size)):
+    for index, (person, history) in enumerate(people):
         number = integrated_address_number(CITY, f"{index:09d}")
         subjects.append({
             "integrated_address_number": number, "voucher_number": voucher_number(f"{index:09d}"), "resident_code": None,
             "name": "越谷　太郎", "name_kana": "コシガヤ　タロウ", "sex": _SEX[person.sex], "birth_date": person.birth_date,
             "address": "埼玉県越谷市越ヶ谷一丁目1番1号", "status": "resident",
             "heart_kidney_respiratory_disability": person.heart_kidney_respiratory_disability,
-            "hiv_immune_disability": False, "hbv_perinatal_prophylaxis": False,
+            "hiv_immune_disability": person.hiv_immune_disability, "hbv_perinatal_prophylaxis": person.hbv_perinatal_prophylaxis,
         })
         seen = set()
         for dose in history:
@@ -82,12 +89,11 @@ def prepare(folder: Path, size: int) -> Database:
             session.execute(insert(Subject), subjects[start : start + 20_000])
         for start in range(0, len(doses), 20_000):
             session.execute(insert(Dose), doses[start : start + 20_000])
-    return db
 
 
 def _iterate(db: Database) -> tuple[int, float]:
     started = time.perf_counter()
-    people = sum(len(chunk) for chunk in residents(db))
+    people = sum(read for read, _ in residents(db))
     return people, time.perf_counter() - started
 
 

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import date
-from itertools import repeat
+from itertools import chain, repeat
 from pathlib import Path
 
 from sqlalchemy import String, func, insert, select, type_coerce
@@ -30,7 +30,7 @@ from sqlalchemy import String, func, insert, select, type_coerce
 from services.health_mgmt import documents
 from services.health_mgmt.models import Dose, ReminderNotice, ReminderRun, Subject
 from services.health_mgmt.register import vaccine_of
-from services.health_mgmt.schedule import Person, RecordedDose, eligible_periods, evaluate, forecasts_within
+from services.health_mgmt.schedule import Person, RecordedDose, evaluate, forecasts_within, series_due_within
 from services.health_mgmt.wareki import wareki
 from shared.db import SQLITE_BEGIN, Database, schema_name
 from shared.models import utcnow
@@ -93,13 +93,16 @@ class RunSummary:
 def due_in(person: Person, doses: Sequence[RecordedDose], start: date, end: date, as_of: date, prefilter: bool = True) -> list[DueItem]:
     """The doses due in ``start``–``end`` for one person, as of ``as_of``.
 
-    A person whose eligible ranges all miss the period (most adults, in most months) has
-    nothing due, and is not evaluated at all (``schedule.eligible_periods``).
+    Only the series that can fall due in the period for someone of the person's birth date,
+    sex and flags are forecast (``schedule.series_due_within``); a person with none (most
+    adults, in most months) is not evaluated at all. ``prefilter=False`` evaluates everything.
     """
-    if prefilter and not any(first <= end and last >= start for first, last in eligible_periods(person)):
-        return []
+    if prefilter:
+        series = series_due_within(person, start, end)
+        forecasts = forecasts_within(person, doses, as_of, start, end, series=series) if series else ()
+    else:
+        forecasts = evaluate(person, doses, as_of).forecasts
     due = []
-    forecasts = forecasts_within(person, doses, as_of, start, end) if prefilter else evaluate(person, doses, as_of).forecasts
     for forecast in forecasts:
         if forecast.status not in ("due", "upcoming") or forecast.earliest is None or forecast.latest is None:
             continue
@@ -110,17 +113,25 @@ def due_in(person: Person, doses: Sequence[RecordedDose], start: date, end: date
     return due
 
 
-def _due_chunk(chunk: Sequence[Candidate], start: date, end: date, as_of: date) -> tuple[int, list[tuple[str, list[DueItem]]]]:
+def _due_chunk(read: int, chunk: Sequence[Candidate], start: date, end: date, as_of: date) -> tuple[int, list[tuple[str, list[DueItem]]]]:
     found = []
     for candidate in chunk:
         items = due_in(candidate.person, candidate.doses, start, end, as_of)
         if items:
             found.append((candidate.number, items))
-    return len(chunk), found
+    return read, found
 
 
-def residents(db: Database, chunk: int = CHUNK, born: tuple[date, date] | None = None) -> Iterator[list[Candidate]]:
-    """Every resident with their given doses, in chunks.
+def may_be_due(start: date, end: date) -> Callable[[Person], bool]:
+    """Whether anything can fall due in the period for a person, by birth date, sex and flags."""
+    return lambda person: bool(series_due_within(person, start, end))
+
+
+def residents(
+    db: Database, chunk: int = CHUNK, born: tuple[date, date] | None = None, keep: Callable[[Person], bool] | None = None
+) -> Iterator[tuple[int, list[Candidate]]]:
+    """Every resident with their given doses, in chunks: (how many people were read, those
+    kept). ``keep`` leaves people out before their doses are read into objects.
 
     People come in order of birth date: the schedule's work that depends on the birth date
     alone (eligible ranges, ages) is then done once for everyone born on the same day. The
@@ -154,27 +165,54 @@ def residents(db: Database, chunk: int = CHUNK, born: tuple[date, date] | None =
             found = days[value] = value if isinstance(value, date) else date.fromisoformat(value)
         return found
 
+    # a city has far fewer distinct people (birth date, sex, flags) and doses (type, date,
+    # product) than residents and doses: each is made once and shared (both are immutable)
+    persons: dict[tuple, Person] = {}
+    given: dict[tuple, RecordedDose | None] = {}
+
+    def person_of(row) -> Person:
+        found = persons.get(row)
+        if found is None:
+            born, sex, heart, hiv, hbv = row
+            found = persons[row] = Person(day(born), _SEX[sex], heart, hiv, hbv)
+        return found
+
+    def dose_of(row) -> RecordedDose | None:
+        found = given.get(row, given)
+        if found is given:
+            record_type, dose_date, product = row
+            vaccine = vaccine_of(record_type)
+            found = given[row] = None if vaccine is None else RecordedDose(vaccine, day(dose_date), product)
+        return found
+
     snapshot = {SQLITE_BEGIN: "BEGIN", "yield_per": 5000}  # read-only: no write lock on SQLite
     with db.engine.connect() as people_conn, db.engine.connect() as doses_conn:
-        dose_rows = iter(doses_conn.execution_options(**snapshot).execute(doses))
+        dose_rows = chain.from_iterable(doses_conn.execution_options(**snapshot).execute(doses).partitions())
         pending = next(dose_rows, None)
         batch: list[Candidate] = []
-        for born, number, sex, heart, hiv, hbv in people_conn.execution_options(**snapshot).execute(people):
-            key = (born, number)
+        read = 0
+        for row in chain.from_iterable(people_conn.execution_options(**snapshot).execute(people).partitions()):
+            born, number = row[0], row[1]
+            read += 1
+            while pending is not None and (pending[0], pending[1]) < (born, number):
+                pending = next(dose_rows, None)  # a dose of someone no longer read as resident
+            person = person_of((born, row[2], row[3], row[4], row[5]))
+            if keep is not None and not keep(person):
+                while pending is not None and pending[1] == number:
+                    pending = next(dose_rows, None)
+                continue
             history = []
-            while pending is not None and (pending[0], pending[1]) < key:
+            while pending is not None and pending[1] == number:
+                dose = dose_of((pending[2], pending[3], pending[4]))
+                if dose is not None:
+                    history.append(dose)
                 pending = next(dose_rows, None)
-            while pending is not None and (pending[0], pending[1]) == key:
-                vaccine = vaccine_of(pending[2])
-                if vaccine is not None:
-                    history.append(RecordedDose(vaccine, day(pending[3]), pending[4]))
-                pending = next(dose_rows, None)
-            batch.append(Candidate(number, Person(day(born), _SEX[sex], heart, hiv, hbv), tuple(history)))
+            batch.append(Candidate(number, person, tuple(history)))
             if len(batch) >= chunk:
-                yield batch
-                batch = []
-        if batch:
-            yield batch
+                yield read, batch
+                batch, read = [], 0
+        if batch or read:
+            yield read, batch
 
 
 def birth_ranges(db: Database, parts: int) -> list[tuple[date, date]]:
@@ -210,8 +248,8 @@ def _due_in_range(url: str, schema: str | None, born: tuple[date, date], start: 
     if db is None:
         db = _WORKER_DATABASES[(url, schema)] = Database(url, schema)
     count, found = 0, []
-    for chunk in residents(db, born=born):
-        evaluated, due = _due_chunk(chunk, start, end, as_of)
+    for read, chunk in residents(db, born=born, keep=may_be_due(start, end)):
+        evaluated, due = _due_chunk(read, chunk, start, end, as_of)
         count += evaluated
         found.extend(due)
     return count, found
@@ -262,7 +300,10 @@ def run_batch(
     pool = ProcessPoolExecutor(workers) if workers > 1 else None
     try:
         if pool is None:
-            results = (_due_chunk(chunk, period_start, period_end, as_of) for chunk in residents(db))
+            results = (
+                _due_chunk(read, chunk, period_start, period_end, as_of)
+                for read, chunk in residents(db, keep=may_be_due(period_start, period_end))
+            )
         else:  # each worker reads its own residents, by ranges of birth dates
             schema = None if db.is_sqlite else schema_name("health_mgmt", city)
             # the youngest first: children cost several times what adults do, and a costly range

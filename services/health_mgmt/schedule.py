@@ -118,29 +118,6 @@ def _window_spans(window: Window, person: Person, history: Sequence[RecordedDose
     return [(s, e) for s, e in spans if s <= e]
 
 
-_PERIODS: dict[tuple, tuple[Schedule, tuple[tuple[date, date], ...]]] = {}
-
-
-def eligible_periods(person: Person, schedule: Schedule | None = None) -> tuple[tuple[date, date], ...]:
-    """The spans of days on which the person may be in the eligible range of some series.
-
-    A superset, to rule people out cheaply: conditions on past doses are taken as met and
-    exclusions are ignored. Nothing can be due for the person outside these spans (every
-    forecast lies inside an eligible range).
-    """
-    schedule = schedule or load_schedule()
-    key = (id(schedule), person.birth_date, *(getattr(person, flag) for flag in PERSON_FLAGS))
-    cached = _PERIODS.get(key)
-    if cached is not None and cached[0] is schedule:
-        return cached[1]
-    spans = _spans_by_series(schedule, person)
-    periods = tuple(_merge(span for series in schedule.series for window_spans in spans[series.id] for span in window_spans))
-    if len(_PERIODS) > 200_000:
-        _PERIODS.clear()
-    _PERIODS[key] = (schedule, periods)
-    return periods
-
-
 _PERSON_SPANS: dict[tuple, tuple[Schedule, dict[str, list[list[tuple[date, date]]]]]] = {}
 
 
@@ -696,6 +673,7 @@ def _evaluate(
     spans: Mapping[str, Sequence[list[tuple[date, date]]]],
     forecast: bool,
     forecast_within: tuple[date, date] | None,
+    forecast_only: frozenset[str] | None = None,
 ) -> Evaluation:
     by_vaccine: dict[str, list[RecordedDose]] = {}
     usable = [d for d in doses if person.birth_date <= d.date <= as_of]
@@ -724,6 +702,8 @@ def _evaluate(
     if not forecast:
         return Evaluation(as_of=as_of, doses=tuple(r for r in results if r is not None), forecasts=())
     wanted = schedule.series
+    if forecast_only is not None:
+        wanted = tuple(s for s in wanted if s.id in forecast_only)
     if forecast_within is not None:
         first, last = forecast_within
         wanted = tuple(s for s in wanted if any(a <= last and b >= first for a, b in runs[s.id].eligible_spans()))
@@ -737,49 +717,117 @@ def _evaluate(
 
 
 def forecasts_within(
-    person: Person, doses: Sequence[RecordedDose], as_of: date, first: date, last: date, schedule: Schedule | None = None
+    person: Person,
+    doses: Sequence[RecordedDose],
+    as_of: date,
+    first: date,
+    last: date,
+    schedule: Schedule | None = None,
+    *,
+    series: frozenset[str] | None = None,
 ) -> tuple[Forecast, ...]:
     """The forecasts of ``evaluate(person, doses, as_of, forecast_within=(first, last))``, and
-    only those: the verdicts on the doses are not kept.
+    only those: the verdicts on the doses are not kept. With ``series``, only the forecasts of
+    those series among them (``series_due_within`` gives the ones that can fall due).
 
-    Only the series that can matter are read: those whose eligible range may meet
-    ``first``–``last``, the other series of their vaccines (a dose goes to one of them), the
-    series they require complete (特例), the series of the same alternatives (五種混合 or
-    四種混合 with Hib), and every injected live vaccine when one of them is read (their
-    spacing). A dose of any other vaccine changes none of these forecasts.
+    Only the series that can matter are read: those forecast, the other series of their
+    vaccines (a dose goes to one of them), the series they require complete (特例), the series
+    of the same alternatives (五種混合 or 四種混合 with Hib), and every injected live vaccine
+    when one of them is read (their spacing). A dose of any other vaccine changes none of
+    these forecasts.
     """
     schedule = schedule or load_schedule()
     spans = _spans_by_series(schedule, person)
-    cut = _schedule_within(schedule, person, spans, first, last)
+    wanted = _series_meeting(schedule, person, spans, first, last)
+    if series is not None:
+        wanted = wanted & series
+    cut, vaccines = _schedule_for(schedule, wanted)
     if not cut.series:
         return ()
-    return _evaluate(person, doses, as_of, cut, spans, True, (first, last)).forecasts
+    doses = [dose for dose in doses if dose.vaccine in vaccines]  # the others would only be judged unknown
+    return _evaluate(person, doses, as_of, cut, spans, True, (first, last), None if series is None else wanted).forecasts
 
 
-_WITHIN: dict[tuple, tuple[Schedule, Schedule]] = {}
+_DUE: dict[tuple, tuple[Schedule, frozenset[str]]] = {}
+
+
+def series_due_within(person: Person, first: date, last: date, schedule: Schedule | None = None) -> frozenset[str]:
+    """The series of which a dose may fall due within ``first``–``last`` for the person: a
+    forecast ``due`` or ``upcoming`` whose days meet these and whose recommended day comes by
+    ``last``, whatever the person's history.
+
+    It depends on the birth date, the sex and the flags alone, and may say too much, never too
+    little: conditions on past doses are taken as met. Left out are the series the person's
+    sex or flags exclude, those none of whose eligible ranges meets the days, and a yearly
+    series (高齢者インフルエンザ) whose recommended day of the year (1 October) comes after
+    ``last`` unless one of its ranges ends within the days: a yearly forecast's recommended
+    day is the later of its first day and that day, or its last day if that comes first.
+    """
+    schedule = schedule or load_schedule()
+    key = (id(schedule), person.birth_date, person.sex, *(getattr(person, flag) for flag in PERSON_FLAGS), first, last)
+    cached = _DUE.get(key)
+    if cached is not None and cached[0] is schedule:
+        return cached[1]
+    spans = _spans_by_series(schedule, person)
+    found = frozenset(s.id for s in schedule.series if _may_fall_due(s, person, spans[s.id], first, last))
+    if len(_DUE) > 200_000:
+        _DUE.clear()
+    _DUE[key] = (schedule, found)
+    return found
+
+
+def _may_fall_due(series: Series, person: Person, window_spans: Sequence[list[tuple[date, date]]], first: date, last: date) -> bool:
+    if series.sex and person.sex != series.sex:
+        return False
+    if any(getattr(person, flag) for flag, _ in series.excluded_by_flags):
+        return False
+    spans = [span for found in window_spans for span in found]
+    if not any(a <= last and b >= first for a, b in spans):
+        return False
+    yearly = series.per_fiscal_year
+    if yearly is None or any(first <= b <= last for _, b in spans):
+        return True
+    # a yearly forecast's days lie in one fiscal year of a range: its recommended day (that
+    # year's, e.g. 1 October) comes by `last` only if the year's does, or the range ends first
+    month, day = yearly.recommended_from
+    for year in range(fiscal_year(first), fiscal_year(last) + 1):
+        start, end = max(first, fiscal_year_start(year)), min(last, fiscal_year_end(year))
+        if date(year, month, day) <= last and any(a <= end and b >= start for a, b in spans):
+            return True
+    return False
+
+
+_WITHIN: dict[tuple, tuple[Schedule, Schedule, frozenset[str]]] = {}
 _WANTED: dict[tuple, tuple[Schedule, frozenset[str]]] = {}
 
 
-def _schedule_within(
+def _series_meeting(
     schedule: Schedule, person: Person, spans: Mapping[str, Sequence[list[tuple[date, date]]]], first: date, last: date
-) -> Schedule:
+) -> frozenset[str]:
+    """The series one of whose eligible ranges (conditions on past doses taken as met) meets
+    ``first``–``last``."""
     key = (id(schedule), person.birth_date, *(getattr(person, flag) for flag in PERSON_FLAGS), first, last)
-    cached_wanted = _WANTED.get(key)
-    if cached_wanted is not None and cached_wanted[0] is schedule:
-        wanted = cached_wanted[1]
-    else:
-        wanted = frozenset(
-            series.id
-            for series in schedule.series
-            if any(a <= last and b >= first for window_spans in spans[series.id] for a, b in window_spans)
-        )
-        if len(_WANTED) > 200_000:
-            _WANTED.clear()
-        _WANTED[key] = (schedule, wanted)
+    cached = _WANTED.get(key)
+    if cached is not None and cached[0] is schedule:
+        return cached[1]
+    wanted = frozenset(
+        series.id
+        for series in schedule.series
+        if any(a <= last and b >= first for window_spans in spans[series.id] for a, b in window_spans)
+    )
+    if len(_WANTED) > 200_000:
+        _WANTED.clear()
+    _WANTED[key] = (schedule, wanted)
+    return wanted
+
+
+def _schedule_for(schedule: Schedule, wanted: frozenset[str]) -> tuple[Schedule, frozenset[str]]:
+    """The schedule cut down to the ``wanted`` series and those their forecasts depend on, and
+    the vaccines of its series."""
     key = (id(schedule), wanted)
     cached = _WITHIN.get(key)
     if cached is not None and cached[0] is schedule:
-        return cached[1]
+        return cached[1], cached[2]
     needed = set(wanted)
     live = schedule.live_spacing
     live_vaccines = (
@@ -810,10 +858,11 @@ def _schedule_within(
         schedule.sources,
         schedule.live_spacing,
     )
+    vaccines = frozenset(s.vaccine for s in cut.series)
     if len(_WITHIN) > 4096:
         _WITHIN.clear()
-    _WITHIN[key] = (schedule, cut)
-    return cut
+    _WITHIN[key] = (schedule, cut, vaccines)
+    return cut, vaccines
 
 
 def judge(person: Person, doses: Sequence[RecordedDose], as_of: date, schedule: Schedule | None = None) -> tuple[DoseEvaluation, ...]:
@@ -869,7 +918,6 @@ __all__ = [
     "Schedule",
     "attained_on",
     "earliest_after",
-    "eligible_periods",
     "evaluate",
     "fiscal_year",
     "forecasts_within",
@@ -878,4 +926,5 @@ __all__ = [
     "referenced_rules",
     "schedule_from_dict",
     "school_start",
+    "series_due_within",
 ]

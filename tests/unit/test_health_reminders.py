@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import csv
 import json
+import random
 import shutil
 import subprocess
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -127,12 +128,94 @@ def test_subjects_who_left_keep_their_records(town):
         assert session.get(Subject, people["moved"]["number"]).status == "moved_out"
 
 
-@pytest.mark.parametrize(("start", "end"), [(date(2025, 6, 1), date(2025, 6, 30)), (date(2025, 10, 1), date(2025, 10, 31)), (date(2026, 1, 1), date(2026, 3, 31))])
-def test_ruling_people_out_by_their_eligible_ranges_changes_no_answer(start, end):
-    from bench.schedule import population
-    from services.health_mgmt.reminders import due_in
+def varied_people(size: int, seed: int) -> list:
+    """The schedule benchmark's people, with flags drawn for some, and adults around the ages at
+    which the elderly ranges open and close (60, 65, 66, the shingles cohorts, 100 and over),
+    born on any day (29 February included), some with influenza and pneumococcal doses."""
+    from dataclasses import replace
 
-    people = population(600, seed=11)
-    fast = [due_in(person, history, start, end, date(2025, 6, 1)) for person, history in people]
-    full = [due_in(person, history, start, end, date(2025, 6, 1), prefilter=False) for person, history in people]
+    from bench.schedule import population
+    from services.health_mgmt.schedule import Person, RecordedDose
+
+    rng = random.Random(seed)
+    people = []
+    for person, history in population(size, seed=seed):
+        flags = {"heart_kidney_respiratory_disability": rng.random() < 0.05, "hiv_immune_disability": rng.random() < 0.03,
+                 "hbv_perinatal_prophylaxis": rng.random() < 0.05}
+        people.append((replace(person, **flags), history))
+    for _ in range(size // 2):
+        born = date(1920, 1, 1) + timedelta(days=rng.randint(0, 365 * 47))
+        flag = rng.random() < 0.3
+        person = Person(born, rng.choice("FM"), heart_kidney_respiratory_disability=flag and rng.random() < 0.5,
+                        hiv_immune_disability=flag and rng.random() < 0.5)
+        history = [RecordedDose("influenza_elderly", date(2024, 10, 1) + timedelta(days=rng.randint(0, 90)))] if rng.random() < 0.5 else []
+        if rng.random() < 0.2:
+            history.append(RecordedDose("pneumococcal_elderly", born + timedelta(days=365 * 65 + rng.randint(-200, 200))))
+        people.append((person, [d for d in history if born <= d.date <= date(2025, 6, 1)]))
+    people.append((Person(date(1960, 2, 29), "F", heart_kidney_respiratory_disability=True), []))
+    return people
+
+
+PERIODS = [
+    (date(2025, 6, 1), date(2025, 6, 30)),  # outside the influenza season
+    (date(2025, 10, 1), date(2025, 10, 31)),  # its first month
+    (date(2025, 9, 15), date(2025, 10, 15)),  # across its recommended day
+    (date(2026, 3, 1), date(2026, 3, 31)),  # the last month of the fiscal year
+    (date(2026, 3, 20), date(2026, 4, 10)),  # across the turn of the fiscal year
+    (date(2025, 4, 1), date(2026, 3, 31)),  # a whole fiscal year
+    (date(2024, 6, 1), date(2024, 6, 30)),  # before the shingles programme
+    (date(2025, 7, 14), date(2025, 7, 14)),  # one day
+]
+
+
+@pytest.mark.parametrize(("start", "end"), PERIODS)
+def test_forecasting_only_what_can_fall_due_changes_no_answer(start, end):
+    from services.health_mgmt.reminders import due_in, may_be_due
+
+    people = varied_people(500, seed=11)
+    as_of = min(start, date(2025, 6, 1))
+    fast = [due_in(person, history, start, end, as_of) for person, history in people]
+    full = [due_in(person, history, start, end, as_of, prefilter=False) for person, history in people]
     assert fast == full and sum(map(bool, full)) > 20  # the period finds people, and the same ones
+    ruled_out = [person for person, _ in people if not may_be_due(start, end)(person)]
+    assert len(ruled_out) > len(people) / 10 or end - start > timedelta(days=300)  # most adults are never evaluated
+
+
+def test_the_elderly_are_evaluated_in_the_influenza_season_only_if_nothing_else_can_be_due():
+    from services.health_mgmt.schedule import Person, series_due_within
+
+    seventy_one = Person(date(1954, 1, 10), "M")  # no shingles cohort this year, pneumococcal long past
+    assert series_due_within(seventy_one, date(2025, 6, 1), date(2025, 6, 30)) == frozenset()
+    assert series_due_within(seventy_one, date(2025, 10, 1), date(2025, 10, 31)) == {"influenza_elderly"}
+    turning_65 = Person(date(1960, 6, 20), "F", heart_kidney_respiratory_disability=True)  # the 60–64 range ends in June
+    assert "influenza_elderly" in series_due_within(turning_65, date(2025, 6, 1), date(2025, 6, 30))
+    assert "hpv" not in series_due_within(Person(date(2010, 5, 1), "M"), date(2025, 6, 1), date(2025, 6, 30))
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_the_batch_finds_what_evaluating_everyone_in_full_finds(tmp_path, database_url, workers):
+    from bench.reminders import fill
+    from services.health_mgmt.reminders import due_in, residents
+
+    db = open_register(tmp_path / "data", database_url)
+    fill(db, varied_people(400, seed=5))
+    sent: set[tuple] = set()
+    try:
+        for start, end in (PERIODS[0], PERIODS[1]):
+            due = {
+                (candidate.number, item.series, item.dose)
+                for _, chunk in residents(db)
+                for candidate in chunk
+                for item in due_in(candidate.person, candidate.doses, start, end, start, prefilter=False)
+            }
+            summary = batch(db, tmp_path, period_start=start, period_end=end, as_of=start, workers=workers, pdf=False)
+            with db.session() as session:
+                noticed = {tuple(row) for row in session.execute(
+                    select(ReminderNotice.subject_number, ReminderNotice.series, ReminderNotice.next_dose)
+                    .where(ReminderNotice.run_id == summary.run_id)
+                )}
+            assert noticed == due - sent and len(noticed) > 30
+            assert summary.people_evaluated == 601 and summary.already_sent == len(due & sent)
+            sent |= noticed
+    finally:
+        db.dispose()
