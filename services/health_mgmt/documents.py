@@ -38,10 +38,11 @@ CONTACT = "保健医療部 市民健康課 予防接種担当"
 
 #: Characters every document is likely to print, most likely first: the fixed wording of
 #: the notice and the certificate, 和暦 dates, the schedule's names, then common characters of
-#: the city's addresses and names. The first subset of the font (up to 256 glyphs) is filled
-#: from this list in every document, so that it is the same subset each time: it is made and
-#: compressed once per process (``_TemplateSubsetFace``). Characters beyond it (a name's rare
-#: kanji, say) go to a second subset, made for that document as before.
+#: the city's addresses and names. The first subset of the font is filled from this list in
+#: every document, as far as it goes beside the ASCII slots reportlab keeps in it (about 164
+#: characters), so that it is the same subset each time: it is made and compressed once per
+#: process (``_TemplateSubsetFace``). Characters beyond it (the rest of an address, a name's
+#: kanji) go to a second subset, made for that document as before.
 TEMPLATE_CHARACTERS = (
     "予防接種のお知らせ（定期接種）下記の定期予防接種を受ける時期になりました。接種できる期間内に、"
     "の委託医療機関で接種を受けてください（公費負担のため自己負担はありません）。"
