@@ -20,12 +20,13 @@ import csv
 import os
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import date
-from itertools import chain, repeat
+from itertools import repeat
 from pathlib import Path
 
-from sqlalchemy import String, func, insert, select, type_coerce
+from sqlalchemy import Connection, Select, String, func, insert, select, type_coerce
 
 from services.health_mgmt import documents
 from services.health_mgmt.models import Dose, ReminderNotice, ReminderRun, Subject
@@ -174,7 +175,7 @@ def residents(
         found = persons.get(row)
         if found is None:
             born, sex, heart, hiv, hbv = row
-            found = persons[row] = Person(day(born), _SEX[sex], heart, hiv, hbv)
+            found = persons[row] = Person(day(born), _SEX[sex], _flag(heart), _flag(hiv), _flag(hbv))
         return found
 
     def dose_of(row) -> RecordedDose | None:
@@ -185,13 +186,17 @@ def residents(
             found = given[row] = None if vaccine is None else RecordedDose(vaccine, day(dose_date), product)
         return found
 
-    snapshot = {SQLITE_BEGIN: "BEGIN", "yield_per": 5000}  # read-only: no write lock on SQLite
-    with db.engine.connect() as people_conn, db.engine.connect() as doses_conn:
-        dose_rows = chain.from_iterable(doses_conn.execution_options(**snapshot).execute(doses).partitions())
+    snapshot = {SQLITE_BEGIN: "BEGIN"}  # read-only: no write lock on SQLite
+    with (
+        db.engine.connect().execution_options(**snapshot) as people_conn,
+        db.engine.connect().execution_options(**snapshot) as doses_conn,
+        closing(_driver_rows(people_conn, people)) as people_rows,
+        closing(_driver_rows(doses_conn, doses)) as dose_rows,
+    ):
         pending = next(dose_rows, None)
         batch: list[Candidate] = []
         read = 0
-        for row in chain.from_iterable(people_conn.execution_options(**snapshot).execute(people).partitions()):
+        for row in people_rows:
             born, number = row[0], row[1]
             read += 1
             while pending is not None and (pending[0], pending[1]) < (born, number):
@@ -213,6 +218,35 @@ def residents(
                 batch, read = [], 0
         if batch or read:
             yield read, batch
+
+
+def _flag(value) -> bool | None:
+    # SQLite gives a Boolean column as 0 or 1
+    return None if value is None else bool(value)
+
+
+def _driver_rows(conn: Connection, statement: Select, size: int = 5000) -> Iterator[tuple]:
+    """The rows of ``statement`` as tuples straight from the driver's cursor, on ``conn``'s
+    transaction: the values are the driver's own (no SQLAlchemy result types: SQLite gives
+    dates as text and Booleans as 0 or 1). Building SQLAlchemy rows for every resident and
+    dose costs more than reading them. PostgreSQL streams through a server-side cursor."""
+    dialect = conn.dialect
+    compiled = statement.compile(dialect=dialect)
+    params = {}
+    for name, value in compiled.construct_params().items():
+        process = compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
+        params[name] = value if process is None else process(value)
+    arguments = [params[name] for name in compiled.positiontup] if compiled.positional else params
+    if not conn.in_transaction():
+        conn.begin()
+    driver = conn.connection
+    cursor = driver.cursor() if dialect.name == "sqlite" else driver.cursor(name="renkei_reminders")
+    try:
+        cursor.execute(compiled.string, arguments)
+        while rows := cursor.fetchmany(size):
+            yield from rows
+    finally:
+        cursor.close()
 
 
 def birth_ranges(db: Database, parts: int) -> list[tuple[date, date]]:
