@@ -219,3 +219,36 @@ def test_the_batch_finds_what_evaluating_everyone_in_full_finds(tmp_path, databa
             sent |= noticed
     finally:
         db.dispose()
+
+
+def test_residents_are_read_as_the_register_holds_them(tmp_path, database_url):
+    from dataclasses import astuple
+
+    from bench.reminders import fill
+    from services.health_mgmt.models import Dose
+    from services.health_mgmt.register import vaccine_of
+    from services.health_mgmt.reminders import residents
+    from services.health_mgmt.schedule import Person, RecordedDose
+
+    db = open_register(tmp_path / "data", database_url)
+    fill(db, varied_people(300, seed=7))
+    try:
+        with db.session() as session:
+            subjects = session.scalars(select(Subject).where(Subject.status == "resident")).all()
+            doses = session.scalars(select(Dose).where(Dose.examination_type == "inoculated").order_by(Dose.id)).all()
+            expected = {}
+            for s in subjects:
+                person = Person(s.birth_date, {"male": "M", "female": "F"}[s.sex], s.heart_kidney_respiratory_disability,
+                                s.hiv_immune_disability, s.hbv_perinatal_prophylaxis)
+                given = [d for d in doses if d.subject_number == s.integrated_address_number]
+                history = sorted((RecordedDose(vaccine_of(d.record_type), d.dose_date, d.product) for d in given
+                                  if vaccine_of(d.record_type) is not None), key=repr)
+                expected[s.integrated_address_number] = person, history
+        read = {c.number: (c.person, sorted(c.doses, key=repr)) for _, chunk in residents(db, chunk=50) for c in chunk}
+        assert read == expected and any(person.hiv_immune_disability for person, _ in read.values())
+        typed = lambda value: [(type(v), v) for v in value]  # noqa: E731 - a Boolean read as 1 equals True
+        assert {n: (typed(astuple(p)), [typed(astuple(d)) for d in h]) for n, (p, h) in read.items()} == {
+            n: (typed(astuple(p)), [typed(astuple(d)) for d in h]) for n, (p, h) in expected.items()
+        }
+    finally:
+        db.dispose()
