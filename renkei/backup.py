@@ -95,12 +95,16 @@ def backup(data_dir: Path, archive: Path, database_url: str | None = None, stack
         archive.parent.mkdir(parents=True, exist_ok=True)
         partial = archive.with_name(archive.name + ".partial")
         fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as out, tarfile.open(fileobj=out, mode="w:gz") as tar:
-            _add_bytes(tar, MANIFEST, json.dumps(manifest, indent=1, sort_keys=True).encode())
-            for path in members:
-                tar.add(path, arcname=path.relative_to(staged).as_posix(), recursive=False)
-            out.flush()
-            os.fsync(out.fileno())
+        try:
+            with os.fdopen(fd, "wb") as out, tarfile.open(fileobj=out, mode="w:gz") as tar:
+                _add_bytes(tar, MANIFEST, json.dumps(manifest, indent=1, sort_keys=True).encode())
+                for path in members:
+                    tar.add(path, arcname=path.relative_to(staged).as_posix(), recursive=False)
+                out.flush()
+                os.fsync(out.fileno())
+        except BaseException:
+            partial.unlink(missing_ok=True)  # a half-written archive is not left to be mistaken for one
+            raise
         partial.replace(archive)  # a backup interrupted half-way never looks like a whole one
         report.members = len(members)
     return report

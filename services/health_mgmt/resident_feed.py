@@ -17,12 +17,13 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from services.health_mgmt.addressing import REGISTER_ITEMS
 from services.health_mgmt.models import Subject
 from shared.contracts.residents import ResidentChanged
 from shared.models import as_utc, utcnow
 
 #: The register's columns a change may set; the resident code is how the person is found.
-FOLLOWED_ITEMS = ("name", "name_kana", "sex", "birth_date", "address", "status")
+FOLLOWED_ITEMS = REGISTER_ITEMS - {"resident_code"}
 
 
 def apply_resident_change(session: Session, change: ResidentChanged) -> str:

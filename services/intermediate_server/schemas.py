@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.contracts.types import IntegratedAddressNumber
+
 
 class ReviewDecision(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -48,7 +50,7 @@ class SubjectRequestIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     kind: Literal["disclosure", "correction", "suspension"]
-    integrated_address_number: str = Field(pattern=r"^[0-9]{15}$")
+    integrated_address_number: IntegratedAddressNumber  # its check digit too: a mistyped number names nobody
     details: str = Field(min_length=1, max_length=2000, description="what the person asks, in their words")
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from renkei.testkit import staff_headers
 from services.intermediate_server.subject_requests import SUSPENDED
+from shared.ids import integrated_address_number
 from tests.unit.test_intermediate_server_support import (
     HEALTH,
     KOSHIGAYA,
@@ -76,7 +77,9 @@ def test_an_accepted_suspension_stops_provision_until_it_is_lifted(tmp_path, dat
 def test_nobody_decides_a_request_they_received_and_outsiders_are_refused(tmp_path, database_url):
     with two_cities(tmp_path, database_url) as (_files, _nats, _hub, koshigaya, soka):
         both = staff_headers(soka, ["disclosure_clerk", "privacy_officer"])
-        body = {"kind": "correction", "integrated_address_number": "112216000000019", "details": "接種日の誤り"}
+        mistyped = {"kind": "correction", "integrated_address_number": "112216000000019", "details": "接種日の誤り"}
+        assert soka.post("/subject-requests", headers=both, json=mistyped).status_code == 422
+        body = {**mistyped, "integrated_address_number": integrated_address_number(SOKA, "000000001")}
         request_id = soka.post("/subject-requests", headers=both, json=body).json()["id"]
         own = soka.post(f"/subject-requests/{request_id}/decision", headers=both, json={"accept": True, "reason": "ok"})
         assert own.status_code == 403 and "received" in own.json()["detail"]
