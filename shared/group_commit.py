@@ -1,17 +1,19 @@
-"""``GroupCommit``: many concurrent writers, one transaction per batch.
+"""Many concurrent callers, one call per batch: ``GroupCall`` and its database form ``GroupCommit``.
 
-Each caller hands in one item and waits; items arriving while a batch is being written go
-together into the next one, so concurrent requests share a commit instead of queueing for
-one each. ``submit`` returns only once its batch is committed: nothing is acknowledged
-before it is durable. A batch that fails is written not at all, and each of its callers
-gets the error.
+Each caller hands in one item and waits; items arriving while a batch is being handled go
+together into the next one, so concurrent requests share a transaction (``GroupCommit``) or
+a network round trip (``GroupCall``) instead of queueing for one each. Under light load a
+batch holds one item and nothing waits for a timer. ``submit`` returns only once its
+batch is done: a group commit acknowledges nothing before it is durable. A batch that fails
+as a whole fails each of its callers with the error; a call may also fail single items by
+returning an exception in their place.
 """
 
 from __future__ import annotations
 
 import asyncio
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
 Item = TypeVar("Item")
@@ -25,14 +27,24 @@ class _Queue:
 
     def __init__(self) -> None:
         self.pending: list[tuple[object, asyncio.Future]] = []
-        self.flushing = False
-        self.task: asyncio.Task | None = None
+        self.flushers = 0
+        self.tasks: set[asyncio.Task] = set()
 
 
-class GroupCommit(Generic[Item, Result]):
-    def __init__(self, write_many: Callable[[Sequence[Item]], Sequence[Result]], max_batch: int = MAX_BATCH) -> None:
-        self._write_many = write_many  # runs in a worker thread; one result per item, in order
+class GroupCall(Generic[Item, Result]):
+    """``call_many`` gets the items of a batch and returns one result per item, in order (an
+    exception in an item's place fails that caller alone). Up to ``in_flight`` batches run at
+    once: a round trip to another process can overlap the next one."""
+
+    def __init__(
+        self,
+        call_many: Callable[[list[Item]], Awaitable[Sequence[Result | BaseException]]],
+        max_batch: int = MAX_BATCH,
+        in_flight: int = 1,
+    ) -> None:
+        self._call_many = call_many
         self._max_batch = max_batch
+        self._in_flight = in_flight
         self._queues: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Queue] = weakref.WeakKeyDictionary()
 
     async def submit(self, item: Item) -> Result:
@@ -42,9 +54,11 @@ class GroupCommit(Generic[Item, Result]):
             queue = self._queues[loop] = _Queue()
         future = loop.create_future()
         queue.pending.append((item, future))
-        if not queue.flushing:
-            queue.flushing = True
-            queue.task = loop.create_task(self._flush(queue))
+        if queue.flushers < self._in_flight:
+            queue.flushers += 1
+            task = loop.create_task(self._flush(queue))
+            queue.tasks.add(task)
+            task.add_done_callback(queue.tasks.discard)
         return await future
 
     async def _flush(self, queue: _Queue) -> None:
@@ -52,7 +66,7 @@ class GroupCommit(Generic[Item, Result]):
             while queue.pending:
                 batch, queue.pending = queue.pending[: self._max_batch], queue.pending[self._max_batch :]
                 try:
-                    results = await asyncio.to_thread(self._write_many, [item for item, _ in batch])
+                    results = await self._call_many([item for item, _ in batch])
                     if len(results) != len(batch):
                         raise ValueError(f"{len(results)} results for a batch of {len(batch)}")
                 except Exception as exc:  # each caller learns it rather than wait for ever
@@ -61,7 +75,21 @@ class GroupCommit(Generic[Item, Result]):
                             future.set_exception(exc)
                     continue
                 for (_, future), result in zip(batch, results, strict=True):
-                    if not future.done():
+                    if future.done():
+                        continue
+                    if isinstance(result, BaseException):
+                        future.set_exception(result)
+                    else:
                         future.set_result(result)
         finally:
-            queue.flushing = False
+            queue.flushers -= 1
+
+
+class GroupCommit(GroupCall[Item, Result]):
+    """One transaction per batch: ``write_many`` runs in a worker thread, one batch at a time."""
+
+    def __init__(self, write_many: Callable[[Sequence[Item]], Sequence[Result]], max_batch: int = MAX_BATCH) -> None:
+        async def in_thread(items: list[Item]) -> Sequence[Result]:
+            return await asyncio.to_thread(write_many, items)
+
+        super().__init__(in_thread, max_batch)

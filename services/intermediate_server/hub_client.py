@@ -4,6 +4,11 @@ HTTPS with mutual TLS (this server's certificate of the local CA; only that CA i
 for the hub's; ``shared.mtls_client``), and on every call this server's service token and request proof for the
 hub. A refusal comes back as the typed problem the hub sent; an unreachable hub as
 ``Unavailable``.
+
+Permits and queries are asked for one by one and travel in batches: whatever this server's
+queries ask while a batch is on its way goes together in the next call (``GroupCall``), so
+under load one round trip, one transaction and one operation-log entry at the hub serve
+many queries. Each query still gets its own permit or refusal, and its own outcome.
 """
 
 from __future__ import annotations
@@ -14,25 +19,35 @@ from shared.auth import Credentials
 from shared.contracts.network import (
     ANSWERS_PATH,
     HUB_PRINCIPAL,
-    PERMITS_PATH,
+    MAX_BATCH,
+    PERMITS_BATCH_PATH,
     PERMITTED_LIST_PATH,
-    QUERIES_PATH,
+    QUERIES_BATCH_PATH,
     REGISTRATION_PATH,
     SYMBOLS_PATH,
+    OutcomeBatchReply,
+    PermitBatch,
+    PermitBatchReply,
     PermitRequest,
     ProvisionOutcome,
     Registration,
     RegistrationReply,
     SentQuery,
+    SentQueryBatch,
     SignedPermit,
     SignedPermittedList,
     SymbolReply,
     SymbolRequest,
 )
 from shared.errors import Problem, Unavailable, problem_from_dict
+from shared.group_commit import GroupCall
 from shared.http import http_target
 from shared.mtls_client import MutualTlsClient, Unreachable
 from shared.pki import TlsFiles
+
+#: Batches on their way to the hub at once, per kind of call: the next can be on the wire
+#: while the hub works on the last.
+BATCHES_IN_FLIGHT = 2
 
 
 class HubClient:
@@ -40,6 +55,8 @@ class HubClient:
         self.base_url = base_url.rstrip("/") if base_url else None
         self._credentials = credentials
         self._client = MutualTlsClient(tls.client_context, timeout)
+        self._permits = GroupCall(self._permit_many, MAX_BATCH, in_flight=BATCHES_IN_FLIGHT)
+        self._queries = GroupCall(self._send_many, MAX_BATCH, in_flight=BATCHES_IN_FLIGHT)
 
     @property
     def configured(self) -> bool:
@@ -74,10 +91,20 @@ class HubClient:
         return await self._call("POST", SYMBOLS_PATH, request, SymbolReply)
 
     async def permit(self, request: PermitRequest) -> SignedPermit:
-        return await self._call("POST", PERMITS_PATH, request, SignedPermit)
+        """The hub's permit for ``request``, or the problem of its refusal."""
+        return await self._permits.submit(request)
 
     async def send(self, query: SentQuery) -> ProvisionOutcome:
-        return await self._call("POST", QUERIES_PATH, query, ProvisionOutcome)
+        """The provider's outcome of a query sent with its permit, or the problem why none came."""
+        return await self._queries.submit(query)
+
+    async def _permit_many(self, requests: list[PermitRequest]) -> list[SignedPermit | Problem]:
+        reply = await self._call("POST", PERMITS_BATCH_PATH, PermitBatch(requests=requests), PermitBatchReply)
+        return reply.unpacked()  # type: ignore[attr-defined]
+
+    async def _send_many(self, queries: list[SentQuery]) -> list[ProvisionOutcome | Problem]:
+        reply = await self._call("POST", QUERIES_BATCH_PATH, SentQueryBatch(queries=queries), OutcomeBatchReply)
+        return reply.unpacked()  # type: ignore[attr-defined]
 
     async def deliver(self, outcome: ProvisionOutcome) -> None:
         await self._call("POST", ANSWERS_PATH, outcome, _Delivered)

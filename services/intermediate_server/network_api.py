@@ -3,6 +3,7 @@
 | route | what |
 |---|---|
 | ``POST /network/v1/queries`` | a query relayed by the hub with its permit: provided (sealed), held, or refused |
+| ``POST /network/v1/queries/batch`` | the same for up to 200 queries at once: an outcome or a problem for each |
 | ``POST /network/v1/answers`` | an answer the provider released after review, for one of this city's queries |
 
 Every call must carry the hub's service token and request proof (``ServiceCaller``), and
@@ -16,7 +17,16 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from services.intermediate_server import providing, querying
 from services.intermediate_server.runtime import runtime_of
 from shared.auth import Caller
-from shared.contracts.network import DELIVER_PATH, HUB_PRINCIPAL, PROVIDE_PATH, ProvisionOutcome, RoutedQuery
+from shared.contracts.network import (
+    DELIVER_PATH,
+    HUB_PRINCIPAL,
+    PROVIDE_BATCH_PATH,
+    PROVIDE_PATH,
+    OutcomeBatchReply,
+    ProvisionOutcome,
+    RoutedQuery,
+    RoutedQueryBatch,
+)
 from shared.http import Audited, OperationLogMiddleware, ServiceCaller, install_problem_handlers
 from shared.observability import RequestContextMiddleware
 
@@ -29,6 +39,10 @@ def network_router() -> APIRouter:
     @router.post(PROVIDE_PATH, dependencies=[Depends(Audited("network.provide"))])
     async def provide(body: RoutedQuery, request: Request, caller: Caller = Depends(ServiceCaller("network.provide", HUB))) -> ProvisionOutcome:
         return await providing.provide(runtime_of(request.app.state.context), body)
+
+    @router.post(PROVIDE_BATCH_PATH, dependencies=[Depends(Audited("network.provide"))])
+    async def provide_batch(body: RoutedQueryBatch, request: Request, caller: Caller = Depends(ServiceCaller("network.provide", HUB))) -> OutcomeBatchReply:
+        return OutcomeBatchReply.of(await providing.provide_many(runtime_of(request.app.state.context), body.queries))
 
     @router.post(DELIVER_PATH, dependencies=[Depends(Audited("network.answer"))])
     async def answer(body: ProvisionOutcome, request: Request, caller: Caller = Depends(ServiceCaller("network.answer", HUB))) -> ProvisionOutcome:

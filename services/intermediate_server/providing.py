@@ -20,7 +20,9 @@ import asyncio
 from dataclasses import dataclass
 from datetime import datetime
 
+import structlog
 from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
 
 from services.intermediate_server import copies, permitted, subject_requests, symbols
 from services.intermediate_server.models import ReviewItem, UsedPermit
@@ -31,6 +33,7 @@ from shared.contracts.network import (
     KEY_STATEMENT_LABEL,
     PERMIT_LABEL,
     AnswerPlaintext,
+    PermittedQuery,
     ProvisionOutcome,
     RoutedQuery,
     SealedAnswer,
@@ -40,8 +43,10 @@ from shared.contracts.network import (
 )
 from shared.crypto import SUITE_NAME, SignatureMismatch, b64decode, b64encode, seal, verify_document
 from shared.db import insert_ignoring_conflicts
-from shared.errors import Conflict, InvalidRequest, NotFound
+from shared.errors import Conflict, InvalidRequest, NotFound, Problem
 from shared.models import as_utc, utcnow
+
+log = structlog.get_logger("renkei.intermediate_server.provide")
 
 
 @dataclass(frozen=True)
@@ -79,49 +84,48 @@ def check_permit(rt: Runtime, signed: SignedPermit, now: datetime) -> str | None
     return None
 
 
-def decide(rt: Runtime, routed: RoutedQuery, received_at: datetime) -> Decision:
-    """Check, claim the permit, and find what to answer, in one transaction."""
+def decide(rt: Runtime, session: Session, rows: list[PermittedQuery], routed: RoutedQuery, received_at: datetime) -> Decision:
+    """Check (against ``rows``, this city's copy of the list), claim the permit, and find what
+    to answer, in the caller's transaction."""
     signed = routed.permit
     permit = signed.permit
     refusal = check_permit(rt, signed, received_at)
-    rows = rt.list_rows()
     row = permitted.find(rows, permit.requester, permit.provider, permit.affair_code, permit.procedure_code, permit.item_code)
     if refusal is None and row is None:
         refusal = "not on this city's copy of the permitted-query list" if rows else "this city holds no copy of the permitted-query list yet"
-    with rt.ctx.db.session() as session:
-        person = symbols.person_of(session, rt.tenant, routed.provider_symbol)
-        person_key = person or routed.provider_symbol
-        if refusal is not None:
-            return Decision(person_key, refusal=refusal)
-        first_use = insert_ignoring_conflicts(
-            session,
-            UsedPermit.__table__,
-            {"tenant": rt.tenant, "serial_number": permit.serial_number, "query_id": permit.query_id, "requester": permit.requester, "received_at": received_at},
-        )
-        if not first_use:
-            return Decision(person_key, refusal="the permit has already been used")
-        if person is None:
-            return Decision(person_key, refusal="no person of this city has that symbol")
-        if subject_requests.is_suspended(session, rt.tenant, person):  # M34: provided again only once lifted
-            return Decision(person_key, refusal=subject_requests.SUSPENDED)
-        if not row.auto_response:
-            session.add(
-                ReviewItem(
-                    tenant=rt.tenant,
-                    serial_number=permit.serial_number,
-                    query_id=permit.query_id,
-                    requester=permit.requester,
-                    affair_code=permit.affair_code,
-                    procedure_code=permit.procedure_code,
-                    item_code=permit.item_code,
-                    integrated_address_number=person,
-                    permit=signed.model_dump_json(),
-                    state="waiting",
-                    received_at=received_at,
-                )
+    person = symbols.person_of(session, rt.tenant, routed.provider_symbol)
+    person_key = person or routed.provider_symbol
+    if refusal is not None:
+        return Decision(person_key, refusal=refusal)
+    first_use = insert_ignoring_conflicts(
+        session,
+        UsedPermit.__table__,
+        {"tenant": rt.tenant, "serial_number": permit.serial_number, "query_id": permit.query_id, "requester": permit.requester, "received_at": received_at},
+    )
+    if not first_use:
+        return Decision(person_key, refusal="the permit has already been used")
+    if person is None:
+        return Decision(person_key, refusal="no person of this city has that symbol")
+    if subject_requests.is_suspended(session, rt.tenant, person):  # M34: provided again only once lifted
+        return Decision(person_key, refusal=subject_requests.SUSPENDED)
+    if not row.auto_response:
+        session.add(
+            ReviewItem(
+                tenant=rt.tenant,
+                serial_number=permit.serial_number,
+                query_id=permit.query_id,
+                requester=permit.requester,
+                affair_code=permit.affair_code,
+                procedure_code=permit.procedure_code,
+                item_code=permit.item_code,
+                integrated_address_number=person,
+                permit=signed.model_dump_json(),
+                state="waiting",
+                received_at=received_at,
             )
-            return Decision(person_key, held=True)
-        return Decision(person_key, records=copies.records_of(session, rt.tenant, person, permit.item_code))
+        )
+        return Decision(person_key, held=True)
+    return Decision(person_key, records=copies.records_of(session, rt.tenant, person, permit.item_code))
 
 
 def seal_answer(public_key: str, key_id: str, serial: str, query_id: str, item_code: str, records: list[dict]) -> SealedAnswer:
@@ -136,29 +140,61 @@ def _sealed_for(signed: SignedPermit, records: list[dict]) -> SealedAnswer:
     return seal_answer(statement.public_key, statement.key_id, permit.serial_number, permit.query_id, permit.item_code, records)
 
 
+def _answer_many(rt: Runtime, routed: list[RoutedQuery], received_at: datetime) -> list[tuple[Decision, SealedAnswer | None]]:
+    """Each query decided on its own, the permits claimed in one transaction; then the
+    answers sealed (after the commit: nothing is sealed for a claim that did not last)."""
+    rows = rt.list_rows()  # read before the transaction: it may need a session of its own
+    with rt.ctx.db.session() as session:
+        decisions = [decide(rt, session, rows, query, received_at) for query in routed]
+    return [
+        (decision, _sealed_for(query.permit, decision.records or []) if decision.refusal is None and not decision.held else None)
+        for query, decision in zip(routed, decisions, strict=True)
+    ]
+
+
 async def provide(rt: Runtime, routed: RoutedQuery) -> ProvisionOutcome:
-    permit = routed.permit.permit
+    (outcome,) = await provide_many(rt, [routed])
+    if isinstance(outcome, Problem):
+        raise outcome
+    return outcome
+
+
+async def provide_many(rt: Runtime, routed: list[RoutedQuery]) -> list[ProvisionOutcome | Problem]:
+    """The outcome of each routed query, each recorded before it leaves (a query whose record
+    could not be written gets a problem instead: nothing leaves unrecorded)."""
     received = utcnow()
-    decision = await asyncio.to_thread(decide, rt, routed, received)
-    fields = {
-        "requester": permit.requester,
-        "affair_code": permit.affair_code,
-        "procedure_code": permit.procedure_code,
-        "item_code": permit.item_code,
-        "serial_number": permit.serial_number,
-        "requested_at": received,
-        "person_key": decision.person_key,
-    }
-    outcome = {"serial_number": permit.serial_number, "query_id": permit.query_id}
-    if decision.refusal is not None:
-        await rt.recorder.record(provision_record(rt.tenant, **fields, outcome="refused", refusal_reason=decision.refusal))
-        return ProvisionOutcome(**outcome, status="refused", refusal_reason=decision.refusal)
-    if decision.held:
-        await rt.recorder.record(provision_record(rt.tenant, **fields, outcome="held_for_review"))
-        return ProvisionOutcome(**outcome, status="held")
-    sealed = await asyncio.to_thread(_sealed_for, routed.permit, decision.records or [])
-    await rt.recorder.record(provision_record(rt.tenant, **fields, outcome="provided", provided_at=utcnow()))
-    return ProvisionOutcome(**outcome, status="provided", answer=sealed)
+    answered = await asyncio.to_thread(_answer_many, rt, routed, received)
+    records, outcomes = [], []
+    for query, (decision, sealed) in zip(routed, answered, strict=True):
+        permit = query.permit.permit
+        fields = {
+            "requester": permit.requester,
+            "affair_code": permit.affair_code,
+            "procedure_code": permit.procedure_code,
+            "item_code": permit.item_code,
+            "serial_number": permit.serial_number,
+            "requested_at": received,
+            "person_key": decision.person_key,
+        }
+        outcome = {"serial_number": permit.serial_number, "query_id": permit.query_id}
+        if decision.refusal is not None:
+            records.append(provision_record(rt.tenant, **fields, outcome="refused", refusal_reason=decision.refusal))
+            outcomes.append(ProvisionOutcome(**outcome, status="refused", refusal_reason=decision.refusal))
+        elif decision.held:
+            records.append(provision_record(rt.tenant, **fields, outcome="held_for_review"))
+            outcomes.append(ProvisionOutcome(**outcome, status="held"))
+        else:
+            records.append(provision_record(rt.tenant, **fields, outcome="provided", provided_at=utcnow()))
+            outcomes.append(ProvisionOutcome(**outcome, status="provided", answer=sealed))
+    receipts = await asyncio.gather(*(rt.recorder.record(r) for r in records), return_exceptions=True)
+    results: list[ProvisionOutcome | Problem] = []
+    for outcome, receipt in zip(outcomes, receipts, strict=True):
+        if isinstance(receipt, BaseException):
+            log.error("provision record not written", serial_number=outcome.serial_number, error=repr(receipt))
+            results.append(Problem("the provision could not be recorded", serial_number=outcome.serial_number))
+        else:
+            results.append(outcome)
+    return results
 
 
 # --- the review queue (自動応答不可, M26) -------------------------------------------------

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -95,35 +96,36 @@ _RESULT = select(_QUERIES).where(_QUERIES.c.tenant == bindparam("tenant"), _QUER
 # --- 1. submit ------------------------------------------------------------------------
 
 
+def _store_many(rt: Runtime, rows: Sequence[dict]) -> list[str | None]:
+    """Each query stored as pending if its person has a symbol: the symbol (or None) for each."""
+    found: list[str | None] = []
+    with rt.ctx.db.session() as session:
+        for row in rows:
+            symbol = symbols.symbol_of(session, rt.tenant, row["integrated_address_number"])
+            if symbol is not None:
+                session.execute(_QUERIES.insert(), row)
+            found.append(symbol)
+    return found
+
+
 async def submit(rt: Runtime, request: QueryRequest, requested_by: str) -> QueryAccepted:
     query_id = uuid.uuid4().hex
     now = utcnow()
-
-    def store() -> str | None:
-        with rt.ctx.db.session() as session:
-            symbol = symbols.symbol_of(session, rt.tenant, request.integrated_address_number)
-            if symbol is None:
-                return None
-            session.execute(
-                _QUERIES.insert(),
-                {
-                    "tenant": rt.tenant,
-                    "query_id": query_id,
-                    "integrated_address_number": request.integrated_address_number,
-                    "requested_by": requested_by,
-                    "provider": request.provider,
-                    "affair_code": request.affair_code,
-                    "procedure_code": request.procedure_code,
-                    "item_code": request.item_code,
-                    "consent": request.consent.model_dump_json(),
-                    "status": "pending",
-                    "requested_at": now,
-                    "updated_at": now,
-                },
-            )
-            return symbol
-
-    symbol = await asyncio.to_thread(store)
+    row = {
+        "tenant": rt.tenant,
+        "query_id": query_id,
+        "integrated_address_number": request.integrated_address_number,
+        "requested_by": requested_by,
+        "provider": request.provider,
+        "affair_code": request.affair_code,
+        "procedure_code": request.procedure_code,
+        "item_code": request.item_code,
+        "consent": request.consent.model_dump_json(),
+        "status": "pending",
+        "requested_at": now,
+        "updated_at": now,
+    }
+    symbol = await rt.group_commit("queries.store", lambda rows: _store_many(rt, rows)).submit(row)
     if symbol is None:
         reason = "the person has no symbol yet: the query cannot go out"
         await rt.recorder.record(
@@ -309,30 +311,33 @@ async def _finish(
 ) -> None:
     """Store the query's end with the event announcing it, in one transaction."""
     now = at or utcnow()
-    event = QUERY_ANSWERED.key in rt.ctx.registry.events
-
-    def store() -> bool:
-        with rt.ctx.db.session() as session:
-            changed = session.execute(
-                _FINISH,
-                {
-                    "tenant_": rt.tenant,
-                    "query_id_": facts.query_id,
-                    "status": status,
-                    "serial_number": serial_number,
-                    "records": json.dumps(records, ensure_ascii=False) if records is not None else None,
-                    "refusal_reason": refusal_reason[:500] if refusal_reason else None,
-                    "answered_at": now if status == "answered" else None,
-                    "finished_at": now,
-                    "updated_at": now,
-                },
-            ).rowcount
-            if changed and event:
-                enqueue(session, QUERY_ANSWERED, rt.tenant, QueryAnswered(query_id=facts.query_id, status=status, item_code=facts.item_code, provider=facts.provider))
-            return bool(changed)
-
-    if await asyncio.to_thread(store) and event and rt.ctx.relay is not None:
+    end = {
+        "tenant_": rt.tenant,
+        "query_id_": facts.query_id,
+        "status": status,
+        "serial_number": serial_number,
+        "records": json.dumps(records, ensure_ascii=False) if records is not None else None,
+        "refusal_reason": refusal_reason[:500] if refusal_reason else None,
+        "answered_at": now if status == "answered" else None,
+        "finished_at": now,
+        "updated_at": now,
+    }
+    announced = QueryAnswered(query_id=facts.query_id, status=status, item_code=facts.item_code, provider=facts.provider)
+    if await rt.group_commit("queries.finish", lambda ends: _finish_many(rt, ends)).submit((end, announced)) and rt.ctx.relay is not None:
         rt.ctx.relay.wake()
+
+
+def _finish_many(rt: Runtime, ends: Sequence[tuple[dict, QueryAnswered]]) -> list[bool]:
+    """Each query's end stored (unless it had ended already) with the event announcing it:
+    whether it was, for each."""
+    event = QUERY_ANSWERED.key in rt.ctx.registry.events
+    changed: list[bool] = []
+    with rt.ctx.db.session() as session:
+        for end, announced in ends:
+            changed.append(bool(session.execute(_FINISH, end).rowcount))
+            if changed[-1] and event:
+                enqueue(session, QUERY_ANSWERED, rt.tenant, announced)
+    return [c and event for c in changed]
 
 
 # --- answers arriving later, and reading results ----------------------------------------

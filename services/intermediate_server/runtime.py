@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from datetime import datetime
+from typing import Any
 
 import structlog
 from sqlalchemy import select
@@ -35,6 +36,7 @@ from shared.contracts.network import (
 )
 from shared.crypto import SUITE_NAME, AnswerKeyPair, sign_document
 from shared.errors import Unavailable
+from shared.group_commit import GroupCommit
 from shared.ledger.recorder import Recorder
 from shared.models import utcnow
 from shared.pki import tls_files
@@ -76,6 +78,7 @@ class Runtime:
         self._tasks: set[asyncio.Task] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wakes: dict[str, asyncio.Event] = {}
+        self._groups: dict[str, GroupCommit] = {}
 
     def _sign_key_statement(self) -> SignedKeyStatement:
         statement = KeyStatement(
@@ -95,6 +98,14 @@ class Runtime:
                 raise Unavailable("the ledger is not open yet")
             self._recorder = Recorder(self.ctx.ledger)
         return self._recorder
+
+    def group_commit(self, name: str, write_many: Callable[[Sequence[Any]], Sequence[Any]]) -> GroupCommit:
+        """This server's group commit ``name`` (made on first use): concurrent queries share
+        the transaction of a batch instead of waiting for one each."""
+        group = self._groups.get(name)
+        if group is None:
+            group = self._groups[name] = GroupCommit(write_many)
+        return group
 
     # -- the permitted-query list --------------------------------------------------------
 

@@ -15,7 +15,7 @@ integrated address number. What a decision does:
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from services.intermediate_server.models import SubjectRequest
@@ -60,16 +60,24 @@ def of_person(session: Session, tenant: str, number: str) -> list[SubjectRequest
     return list(session.scalars(query.order_by(SubjectRequest.id)))
 
 
+_requests = SubjectRequest.__table__
+#: Built once: every provision asks it, and only the parameters change.
+_STANDING_SUSPENSION = (
+    select(_requests.c.id)
+    .where(
+        _requests.c.tenant == bindparam("tenant"),
+        _requests.c.integrated_address_number == bindparam("number"),
+        _requests.c.kind == "suspension",
+        _requests.c.state == "accepted",
+        _requests.c.lifted_at.is_(None),
+    )
+    .limit(1)
+)
+
+
 def is_suspended(session: Session, tenant: str, number: str) -> bool:
     """Whether an accepted suspension of use stands for the person."""
-    query = select(SubjectRequest.id).where(
-        SubjectRequest.tenant == tenant,
-        SubjectRequest.integrated_address_number == number,
-        SubjectRequest.kind == "suspension",
-        SubjectRequest.state == "accepted",
-        SubjectRequest.lifted_at.is_(None),
-    )
-    return session.scalar(query.limit(1)) is not None
+    return session.execute(_STANDING_SUSPENSION, {"tenant": tenant, "number": number}).first() is not None
 
 
 def view(row: SubjectRequest) -> SubjectRequestView:

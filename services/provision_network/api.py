@@ -11,6 +11,8 @@ Network calls (callers: ``intermediate_server`` of any city, each for itself):
 | ``POST /v1/symbols`` | symbols of the caller's people, from their resident codes |
 | ``POST /v1/permits`` | a provision permit, or a refusal (403) — both recorded |
 | ``POST /v1/queries`` | relay a query on the strength of its permit; the sealed answer comes back |
+| ``POST /v1/permits/batch`` | the same for up to 200 requests at once: a permit or a problem for each |
+| ``POST /v1/queries/batch`` | the same for up to 200 queries at once: an outcome or a problem for each |
 | ``POST /v1/answers`` | the provider delivers an answer it released after review |
 
 Staff: ``GET /system/status`` (``system.read``): permits and refusals per day and item.
@@ -27,16 +29,22 @@ from services.provision_network.statistics import figures
 from shared.auth import Caller
 from shared.contracts.network import (
     ANSWERS_PATH,
+    PERMITS_BATCH_PATH,
     PERMITS_PATH,
     PERMITTED_LIST_PATH,
+    QUERIES_BATCH_PATH,
     QUERIES_PATH,
     REGISTRATION_PATH,
     SYMBOLS_PATH,
+    OutcomeBatchReply,
+    PermitBatch,
+    PermitBatchReply,
     PermitRequest,
     ProvisionOutcome,
     Registration,
     RegistrationReply,
     SentQuery,
+    SentQueryBatch,
     SignedPermit,
     SignedPermittedList,
     SymbolReply,
@@ -78,6 +86,14 @@ def network_router() -> APIRouter:
     @router.post(QUERIES_PATH, dependencies=[Depends(Audited("network.relay"))])
     async def relay(body: SentQuery, request: Request, caller: Caller = Depends(ServiceCaller("network.relay", SERVERS))) -> ProvisionOutcome:
         return await hub_of(request.app.state.context).relay(_city(caller), body)
+
+    @router.post(PERMITS_BATCH_PATH, dependencies=[Depends(Audited("network.permit"))])
+    async def permit_batch(body: PermitBatch, request: Request, caller: Caller = Depends(ServiceCaller("network.permit", SERVERS))) -> PermitBatchReply:
+        return PermitBatchReply.of(await hub_of(request.app.state.context).permit_many(_city(caller), body.requests))
+
+    @router.post(QUERIES_BATCH_PATH, dependencies=[Depends(Audited("network.relay"))])
+    async def relay_batch(body: SentQueryBatch, request: Request, caller: Caller = Depends(ServiceCaller("network.relay", SERVERS))) -> OutcomeBatchReply:
+        return OutcomeBatchReply.of(await hub_of(request.app.state.context).relay_many(_city(caller), body.queries))
 
     @router.post(ANSWERS_PATH, dependencies=[Depends(Audited("network.deliver"))])
     async def deliver(body: ProvisionOutcome, request: Request, caller: Caller = Depends(ServiceCaller("network.deliver", SERVERS))) -> dict:

@@ -33,12 +33,14 @@ from services.provision_network.recorder import permit_record
 from shared.contracts.network import (
     DELIVER_PATH,
     KEY_STATEMENT_LABEL,
-    PROVIDE_PATH,
+    PROVIDE_BATCH_PATH,
+    OutcomeBatchReply,
     PermitRequest,
     ProvisionOutcome,
     Registration,
     RegistrationReply,
     RoutedQuery,
+    RoutedQueryBatch,
     SentQuery,
     SignedPermit,
     SignedPermittedList,
@@ -48,7 +50,7 @@ from shared.contracts.network import (
     intermediate_server,
 )
 from shared.crypto import SignatureMismatch, verify_document
-from shared.errors import Conflict, Forbidden, InvalidRequest, NotFound, Unavailable
+from shared.errors import Conflict, Forbidden, InvalidRequest, NotFound, Problem, Unavailable
 from shared.ledger.recorder import Recorder
 from shared.models import utcnow
 from shared.pki import tls_files
@@ -112,7 +114,7 @@ class Hub:
     def route(self, city: str) -> Route | None:
         """A registered institution, from a copy of the directory read at most ``ROUTES_TTL`` ago."""
         if time.monotonic() - self._routes_read > ROUTES_TTL or city not in self._routes:
-            with self.ctx.db.session() as session:
+            with self.ctx.db.reading() as session:  # a snapshot: callers may hold a write transaction
                 rows = session.scalars(select(Institution)).all()
                 self._routes = {r.code: Route(r.code, r.kind, r.network_url, r.answer_key) for r in rows}
             self._routes_read = time.monotonic()
@@ -160,13 +162,10 @@ class Hub:
 
     # -- permits -----------------------------------------------------------------------
 
-    def _decide(self, caller_city: str, request: PermitRequest) -> tuple[SignedPermit | None, str, str | None]:
+    def _decide(self, session, caller_city: str, requester: Route, request: PermitRequest) -> tuple[SignedPermit | None, str, str | None]:
         """The permit, or None and the reason; and the serial number either way."""
         now = utcnow()
         serial = permits.new_serial_number(now)
-        requester = self.route(caller_city)
-        if requester is None:
-            raise Conflict(f"{caller_city} is not registered with the network")
         if self.route(request.provider) is None:
             return None, serial, f"the provider {request.provider} is not on the network"
         if request.provider == caller_city:
@@ -174,63 +173,105 @@ class Hub:
         found = match(permitted_list().rows, caller_city, request.provider, request.affair_code, request.procedure_code, request.item_code)
         if found.row is None:
             return None, serial, f"not on the permitted-query list: {found.reason}"
+        provider_symbol = symbols.translate(session, caller_city, request.requester_symbol, request.provider)
+        if provider_symbol is None:
+            return None, serial, "the person has no symbol at both institutions"
+        lifetime = timedelta(seconds=self.settings.permit_lifetime_seconds)
+        signed = permits.issue(session, self._key, requester.code, requester.answer_key, request, provider_symbol, now, lifetime)
+        return signed, signed.permit.serial_number, None
+
+    def _decide_many(self, caller_city: str, requests: list[PermitRequest]) -> list[tuple[SignedPermit | None, str, str | None]]:
+        """Each request decided on its own, the permits stored in one transaction."""
+        requester = self.route(caller_city)
+        if requester is None:
+            raise Conflict(f"{caller_city} is not registered with the network")
         with self.ctx.db.session() as session:
-            provider_symbol = symbols.translate(session, caller_city, request.requester_symbol, request.provider)
-            if provider_symbol is None:
-                return None, serial, "the person has no symbol at both institutions"
-            lifetime = timedelta(seconds=self.settings.permit_lifetime_seconds)
-            signed = permits.issue(session, self._key, requester.code, requester.answer_key, request, provider_symbol, now, lifetime)
-            return signed, signed.permit.serial_number, None
+            return [self._decide(session, caller_city, requester, request) for request in requests]
 
     async def permit(self, caller_city: str, request: PermitRequest) -> SignedPermit:
-        requested_at = utcnow()
-        signed, serial, reason = await asyncio.to_thread(self._decide, caller_city, request)
-        record = permit_record(
-            requester=caller_city,
-            provider=request.provider,
-            affair_code=request.affair_code,
-            procedure_code=request.procedure_code,
-            item_code=request.item_code,
-            serial_number=serial,
-            requested_at=requested_at,
-            person_key=request.requester_symbol,
-            refusal_reason=reason,
-        )
-        try:
-            receipt = await self.recorder.record(record)
-        except Exception:
-            if signed is not None:  # a permit without its record must never be honoured
-                await asyncio.to_thread(self._revoke, serial)
-            raise
-        if signed is None:
-            raise PermitDenied(reason or "refused", serial_number=serial, record_index=receipt.index)
-        return signed
+        (result,) = await self.permit_many(caller_city, [request])
+        if isinstance(result, Problem):
+            raise result
+        return result
 
-    def _revoke(self, serial: str) -> None:
+    async def permit_many(self, caller_city: str, requests: list[PermitRequest]) -> list[SignedPermit | Problem]:
+        """A permit or a refusal for each request, each with its record in the hub's ledger."""
+        requested_at = utcnow()
+        decisions = await asyncio.to_thread(self._decide_many, caller_city, requests)
+        records = [
+            permit_record(
+                requester=caller_city,
+                provider=request.provider,
+                affair_code=request.affair_code,
+                procedure_code=request.procedure_code,
+                item_code=request.item_code,
+                serial_number=serial,
+                requested_at=requested_at,
+                person_key=request.requester_symbol,
+                refusal_reason=reason,
+            )
+            for request, (_, serial, reason) in zip(requests, decisions, strict=True)
+        ]
+        receipts = await asyncio.gather(*(self.recorder.record(r) for r in records), return_exceptions=True)
+        unrecorded = [serial for (signed, serial, _), receipt in zip(decisions, receipts, strict=True) if signed and isinstance(receipt, BaseException)]
+        if unrecorded:  # a permit without its record must never be honoured
+            await asyncio.to_thread(self._revoke, unrecorded)
+        results: list[SignedPermit | Problem] = []
+        for (signed, serial, reason), receipt in zip(decisions, receipts, strict=True):
+            if isinstance(receipt, BaseException):
+                log.error("permit record not written", serial_number=serial, error=repr(receipt))
+                results.append(Unavailable("the hub could not record the permit: try again", serial_number=serial))
+            elif signed is None:
+                results.append(PermitDenied(reason or "refused", serial_number=serial, record_index=receipt.index))
+            else:
+                results.append(signed)
+        return results
+
+    def _revoke(self, serials: list[str]) -> None:
         with self.ctx.db.session() as session:
-            row = session.get(Permit, serial)
-            if row is not None:
-                row.used_at, row.state, row.finished_at = utcnow(), "revoked", utcnow()
+            for serial in serials:
+                row = session.get(Permit, serial)
+                if row is not None:
+                    row.used_at, row.state, row.finished_at = utcnow(), "revoked", utcnow()
 
     # -- relaying ----------------------------------------------------------------------
 
-    def _honour(self, caller_city: str, signed: SignedPermit) -> tuple[Row | None, str | None, str | None]:
+    def _honour(self, session, caller_city: str, signed: SignedPermit) -> tuple[Row | None, str | None, str | None]:
         """(the permit, the provider's address, None), or (the stored permit if any, None, the reason)."""
-        with self.ctx.db.session() as session:
-            try:
-                stored = permits.honour(session, self._public_key, signed, caller_city, utcnow())
-            except permits.PermitRefused as refusal:
-                return permits.stored_permit(session, signed.permit.serial_number), None, refusal.reason
+        try:
+            stored = permits.honour(session, self._public_key, signed, caller_city, utcnow())
+        except permits.PermitRefused as refusal:
+            return permits.stored_permit(session, signed.permit.serial_number), None, refusal.reason
         provider = self.route(stored.provider)
         if provider is None:
             return stored, None, f"the provider {stored.provider} is no longer on the network"
         return stored, provider.network_url, None
 
+    def _honour_many(self, caller_city: str, sent: list[SentQuery]) -> list[tuple[Row | None, str | None, str | None]]:
+        """Each permit checked and claimed on its own, the claims stored in one transaction."""
+        with self.ctx.db.session() as session:
+            return [self._honour(session, caller_city, query.permit) for query in sent]
+
     async def relay(self, caller_city: str, sent: SentQuery) -> ProvisionOutcome:
-        permit = sent.permit.permit
-        stored, url, reason = await asyncio.to_thread(self._honour, caller_city, sent.permit)
-        if reason is not None:
-            await self.recorder.record(
+        (result,) = await self.relay_many(caller_city, [sent])
+        if isinstance(result, Problem):
+            raise result
+        return result
+
+    async def relay_many(self, caller_city: str, sent: list[SentQuery]) -> list[ProvisionOutcome | Problem]:
+        """Each query carried to its provider on the strength of its permit, and its outcome back
+        (a refused permit recorded in the hub's ledger); the queries for one provider travel together."""
+        honoured = await asyncio.to_thread(self._honour_many, caller_city, sent)
+        results: list[ProvisionOutcome | Problem | None] = [None] * len(sent)
+        refused, refusals = [], []
+        by_provider: dict[tuple[str, str], list[int]] = {}
+        for at, (query, (stored, url, reason)) in enumerate(zip(sent, honoured, strict=True)):
+            permit = query.permit.permit
+            if reason is None:
+                by_provider.setdefault((permit.provider, url), []).append(at)
+                continue
+            refused.append(at)
+            refusals.append(
                 permit_record(
                     requester=caller_city,
                     provider=permit.provider,
@@ -243,27 +284,57 @@ class Hub:
                     refusal_reason=reason,
                 )
             )
-            raise PermitDenied(reason, serial_number=permit.serial_number)
-        routed = RoutedQuery(permit=sent.permit, provider_symbol=stored.provider_symbol)
-        try:
-            outcome = await self.peers.post(permit.provider, url, PROVIDE_PATH, routed, ProvisionOutcome)
-        except Unavailable:
-            await asyncio.to_thread(self._finish, permit.serial_number, "undelivered")
-            raise
-        if (outcome.serial_number, outcome.query_id) != (permit.serial_number, permit.query_id):
-            await asyncio.to_thread(self._finish, permit.serial_number, "undelivered")
-            raise Unavailable("the provider answered another query")
-        if outcome.status != "provided":  # a provided answer leaves the permit "sent": one write fewer per query
-            await asyncio.to_thread(self._finish, permit.serial_number, outcome.status)
-        return outcome
+
+        async def carry(provider: str, url: str, positions: list[int]) -> None:
+            batch = RoutedQueryBatch(queries=[RoutedQuery(permit=sent[at].permit, provider_symbol=honoured[at][0].provider_symbol) for at in positions])
+            try:
+                reply = await self.peers.post(provider, url, PROVIDE_BATCH_PATH, batch, OutcomeBatchReply)
+                if len(reply.results) != len(positions):
+                    raise Unavailable(f"the provider {provider} answered {len(reply.results)} of {len(positions)} queries")
+            except Problem as problem:
+                for at in positions:
+                    results[at] = problem
+                return
+            for at, result in zip(positions, reply.unpacked(), strict=True):
+                permit = sent[at].permit.permit
+                if isinstance(result, ProvisionOutcome) and (result.serial_number, result.query_id) != (permit.serial_number, permit.query_id):
+                    result = Unavailable("the provider answered another query")
+                results[at] = result
+
+        async def record_refusals() -> None:
+            receipts = await asyncio.gather(*(self.recorder.record(r) for r in refusals), return_exceptions=True)
+            for at, receipt in zip(refused, receipts, strict=True):
+                serial = sent[at].permit.permit.serial_number
+                if isinstance(receipt, BaseException):
+                    log.error("refusal record not written", serial_number=serial, error=repr(receipt))
+                    results[at] = Unavailable("the hub could not record the refusal: try again", serial_number=serial)
+                else:
+                    results[at] = PermitDenied(honoured[at][2] or "refused", serial_number=serial)
+
+        await asyncio.gather(record_refusals(), *(carry(provider, url, positions) for (provider, url), positions in by_provider.items()))
+        # A provided answer leaves the permit "sent": one write fewer per query.
+        ends = {}
+        for at in (at for positions in by_provider.values() for at in positions):
+            result = results[at]
+            if isinstance(result, Unavailable):
+                ends[sent[at].permit.permit.serial_number] = "undelivered"
+            elif isinstance(result, ProvisionOutcome) and result.status != "provided":
+                ends[result.serial_number] = result.status
+        if ends:
+            await asyncio.to_thread(self._finish_many, ends)
+        return results  # type: ignore[return-value]
 
     def _finish(self, serial: str, state: str) -> None:
+        self._finish_many({serial: state})
+
+    def _finish_many(self, states: dict[str, str]) -> None:
         with self.ctx.db.session() as session:
-            row = session.get(Permit, serial)
-            if row is not None:
-                row.state = state
-                if state != "held":
-                    row.finished_at = utcnow()
+            for serial, state in states.items():
+                row = session.get(Permit, serial)
+                if row is not None:
+                    row.state = state
+                    if state != "held":
+                        row.finished_at = utcnow()
 
     def _awaiting(self, caller_city: str, outcome: ProvisionOutcome) -> tuple[str, str]:
         with self.ctx.db.session() as session:

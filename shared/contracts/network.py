@@ -32,6 +32,7 @@ from pydantic import AwareDatetime, Field, ValidationError
 from shared.contracts.base import Event, Message, Operation
 from shared.contracts.types import IntegratedAddressNumber, LocalGovernmentCode, ResidentCode
 from shared.crypto import canonical_bytes
+from shared.errors import Problem, problem_from_dict
 from shared.ledger.records import AffairCode, ItemCode, ProcedureCode, SerialNumber
 
 # --- identifiers ---------------------------------------------------------------------
@@ -380,6 +381,13 @@ QUERIES_PATH = "/v1/queries"
 ANSWERS_PATH = "/v1/answers"
 #: An intermediate server's network listener's paths.
 PROVIDE_PATH = "/network/v1/queries"
+#: The same calls, many queries at once: a server sends the queries it has in hand together
+#: (``shared.group_commit.GroupCall``); each is still decided, signed, sealed and recorded on
+#: its own, and each gets its own result.
+PERMITS_BATCH_PATH = "/v1/permits/batch"
+QUERIES_BATCH_PATH = "/v1/queries/batch"
+PROVIDE_BATCH_PATH = "/network/v1/queries/batch"
+MAX_BATCH = 200
 DELIVER_PATH = "/network/v1/answers"
 
 
@@ -511,6 +519,54 @@ class ProvisionOutcome(Message):
     status: Literal["provided", "held", "refused"]
     answer: SealedAnswer | None = None
     refusal_reason: Annotated[str, Field(max_length=500)] | None = None
+
+
+class PermitBatch(Message):
+    requests: Annotated[list[PermitRequest], Field(min_length=1, max_length=MAX_BATCH)]
+
+
+class SentQueryBatch(Message):
+    queries: Annotated[list[SentQuery], Field(min_length=1, max_length=MAX_BATCH)]
+
+
+class RoutedQueryBatch(Message):
+    queries: Annotated[list[RoutedQuery], Field(min_length=1, max_length=MAX_BATCH)]
+
+
+class PermitResult(Message):
+    """One request's permit, or the problem details (RFC 9457) of its refusal."""
+
+    permit: SignedPermit | None = None
+    problem: dict[str, Any] | None = None
+
+
+class OutcomeResult(Message):
+    """One query's outcome, or the problem details (RFC 9457) of why it has none."""
+
+    outcome: ProvisionOutcome | None = None
+    problem: dict[str, Any] | None = None
+
+
+class PermitBatchReply(Message):
+    results: list[PermitResult]  # in the order asked
+
+    @classmethod
+    def of(cls, results: list[SignedPermit | Problem]) -> PermitBatchReply:
+        return cls(results=[PermitResult(problem=r.to_dict()) if isinstance(r, Problem) else PermitResult(permit=r) for r in results])
+
+    def unpacked(self) -> list[SignedPermit | Problem]:
+        return [r.permit if r.permit is not None else problem_from_dict(r.problem or {}) for r in self.results]
+
+
+class OutcomeBatchReply(Message):
+    results: list[OutcomeResult]  # in the order sent
+
+    @classmethod
+    def of(cls, results: list[ProvisionOutcome | Problem]) -> OutcomeBatchReply:
+        return cls(results=[OutcomeResult(problem=r.to_dict()) if isinstance(r, Problem) else OutcomeResult(outcome=r) for r in results])
+
+    def unpacked(self) -> list[ProvisionOutcome | Problem]:
+        return [r.outcome if r.outcome is not None else problem_from_dict(r.problem or {}) for r in self.results]
 
 
 class AnswerPlaintext(Message):

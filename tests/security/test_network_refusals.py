@@ -82,7 +82,9 @@ def _deliver_as_hub(files, server, path: str, payload):
 def test_a_query_outside_the_list_is_refused_by_the_hub_and_recorded_on_both_sides(network):
     files, nats, hub, koshigaya, soka, person = network
     # The vaccination procedure may not ask for local-tax information.
-    outside = vaccination_query(person, affair_code="JM01400000000001", procedure_code=net.MOVE_IN_HISTORY_PROCEDURE, item_code=net.LOCAL_TAX)
+    outside = vaccination_query(
+        person, affair_code="JM01400000000001", procedure_code=net.MOVE_IN_HISTORY_PROCEDURE, item_code=net.LOCAL_TAX
+    )
     accepted = call(files, nats, HEALTH[KOSHIGAYA], OP["intermediate_server.query"], KOSHIGAYA, outside)
     result = wait_for_result(files, nats, KOSHIGAYA, accepted.query_id)
     assert result.status == "refused" and "permitted-query list" in result.refusal_reason
@@ -99,41 +101,75 @@ def test_an_expired_permit_is_refused_by_the_hub_and_by_the_provider(network):
     files, _nats, hub, koshigaya, soka, person = network
     permit = _permit(files, hub, koshigaya, person)
     time.sleep(3.2)  # the hub was started with three-second permits
-    relayed = signed_post(files, KOSHIGAYA_SERVER, "provision_network", hub.url, net.QUERIES_PATH, net.SentQuery(permit=permit))
+    relayed = signed_post(
+        files, KOSHIGAYA_SERVER, "provision_network", hub.url, net.QUERIES_PATH, net.SentQuery(permit=permit)
+    )
     assert relayed.status_code == 403 and "expired" in relayed.json()["detail"]
-    direct = _deliver_as_hub(files, soka, net.PROVIDE_PATH, net.RoutedQuery(permit=permit, provider_symbol=_symbol(soka, person, SOKA)))
-    assert direct.status_code == 200 and direct.json()["status"] == "refused" and "expired" in direct.json()["refusal_reason"]
+    direct = _deliver_as_hub(
+        files, soka, net.PROVIDE_PATH, net.RoutedQuery(permit=permit, provider_symbol=_symbol(soka, person, SOKA))
+    )
+    assert (
+        direct.status_code == 200
+        and direct.json()["status"] == "refused"
+        and "expired" in direct.json()["refusal_reason"]
+    )
     assert direct.json()["answer"] is None
-    assert [(r.outcome, r.refusal_reason) for r in ledger_records(hub)][-1] == ("permit_refused", "the permit has expired")
-    assert [(r.kind, r.outcome, r.refusal_reason) for r in ledger_records(soka)] == [("provision", "refused", "the permit has expired")]
+    assert [(r.outcome, r.refusal_reason) for r in ledger_records(hub)][-1] == (
+        "permit_refused",
+        "the permit has expired",
+    )
+    assert [(r.kind, r.outcome, r.refusal_reason) for r in ledger_records(soka)] == [
+        ("provision", "refused", "the permit has expired")
+    ]
 
 
 def test_a_replayed_permit_is_refused_by_the_hub_and_by_the_provider(network):
     files, _nats, hub, koshigaya, soka, person = network
     permit = _permit(files, hub, koshigaya, person)
-    first = signed_post(files, KOSHIGAYA_SERVER, "provision_network", hub.url, net.QUERIES_PATH, net.SentQuery(permit=permit))
+    first = signed_post(
+        files, KOSHIGAYA_SERVER, "provision_network", hub.url, net.QUERIES_PATH, net.SentQuery(permit=permit)
+    )
     assert first.status_code == 200 and first.json()["status"] == "provided"
-    again = signed_post(files, KOSHIGAYA_SERVER, "provision_network", hub.url, net.QUERIES_PATH, net.SentQuery(permit=permit))
+    again = signed_post(
+        files, KOSHIGAYA_SERVER, "provision_network", hub.url, net.QUERIES_PATH, net.SentQuery(permit=permit)
+    )
     assert again.status_code == 403 and "already been used" in again.json()["detail"]
     # A copy of what the hub delivered, delivered again: the provider has seen its serial number.
-    replay = _deliver_as_hub(files, soka, net.PROVIDE_PATH, net.RoutedQuery(permit=permit, provider_symbol=_symbol(soka, person, SOKA)))
+    replay = _deliver_as_hub(
+        files, soka, net.PROVIDE_PATH, net.RoutedQuery(permit=permit, provider_symbol=_symbol(soka, person, SOKA))
+    )
     assert replay.json()["status"] == "refused" and replay.json()["answer"] is None
     assert [r.outcome for r in ledger_records(hub)] == ["permit_issued", "permit_refused"]
-    assert [(r.outcome, r.refusal_reason) for r in ledger_records(soka)] == [("provided", None), ("refused", "the permit has already been used")]
+    assert [(r.outcome, r.refusal_reason) for r in ledger_records(soka)] == [
+        ("provided", None),
+        ("refused", "the permit has already been used"),
+    ]
 
 
 def test_a_permit_for_another_provider_or_a_forged_one_is_refused_and_recorded(network):
     files, _nats, hub, koshigaya, _soka, person = network
     permit = _permit(files, hub, koshigaya, person)  # for Soka
-    misrouted = _deliver_as_hub(files, koshigaya, net.PROVIDE_PATH, net.RoutedQuery(permit=permit, provider_symbol=_symbol(koshigaya, person, KOSHIGAYA)))
+    misrouted = _deliver_as_hub(
+        files,
+        koshigaya,
+        net.PROVIDE_PATH,
+        net.RoutedQuery(permit=permit, provider_symbol=_symbol(koshigaya, person, KOSHIGAYA)),
+    )
     assert misrouted.json()["status"] == "refused" and "for the provider 112216" in misrouted.json()["refusal_reason"]
     forged = permit.model_copy(update={"permit": permit.permit.model_copy(update={"provider": KOSHIGAYA})})
-    rewritten = _deliver_as_hub(files, koshigaya, net.PROVIDE_PATH, net.RoutedQuery(permit=forged, provider_symbol=_symbol(koshigaya, person, KOSHIGAYA)))
+    rewritten = _deliver_as_hub(
+        files,
+        koshigaya,
+        net.PROVIDE_PATH,
+        net.RoutedQuery(permit=forged, provider_symbol=_symbol(koshigaya, person, KOSHIGAYA)),
+    )
     assert rewritten.json()["status"] == "refused" and "signature" in rewritten.json()["refusal_reason"]
     refused = [(r.kind, r.outcome) for r in ledger_records(koshigaya)]
     assert refused == [("provision", "refused"), ("provision", "refused")]
     # Nor does the hub relay a forged permit.
-    relayed = signed_post(files, KOSHIGAYA_SERVER, "provision_network", hub.url, net.QUERIES_PATH, net.SentQuery(permit=forged))
+    relayed = signed_post(
+        files, KOSHIGAYA_SERVER, "provision_network", hub.url, net.QUERIES_PATH, net.SentQuery(permit=forged)
+    )
     assert relayed.status_code == 403 and "signature" in relayed.json()["detail"]
     assert ledger_records(hub)[-1].outcome == "permit_refused"
 
@@ -146,7 +182,10 @@ def _signed_as_hub(files, permit: net.ProvisionPermit) -> net.SignedPermit:
 
 def _statement_signed_by(files, signer: Principal, statement: net.KeyStatement) -> net.SignedKeyStatement:
     return net.SignedKeyStatement(
-        statement=statement, signature=sign_document(signing_key(files.data_dir, signer), net.KEY_STATEMENT_LABEL, statement.model_dump(mode="json"))
+        statement=statement,
+        signature=sign_document(
+            signing_key(files.data_dir, signer), net.KEY_STATEMENT_LABEL, statement.model_dump(mode="json")
+        ),
     )
 
 
@@ -157,15 +196,26 @@ def test_the_provider_rechecks_route_requester_key_and_its_own_list_even_under_t
     symbol = _symbol(soka, person, SOKA)
     statement = genuine.requester_key.statement
     cases = {
-        "route": genuine.model_copy(update={"route": [str(KOSHIGAYA_SERVER), "provision_network", str(KOSHIGAYA_SERVER)]}),
-        "not the requester's own": genuine.model_copy(update={"requester_key": _statement_signed_by(
-            files, SOKA_SERVER, statement.model_copy(update={"principal": str(SOKA_SERVER)}))}),
-        "not signed by the requester's": genuine.model_copy(update={"requester_key": _statement_signed_by(files, SOKA_SERVER, statement)}),
+        "route": genuine.model_copy(
+            update={"route": [str(KOSHIGAYA_SERVER), "provision_network", str(KOSHIGAYA_SERVER)]}
+        ),
+        "not the requester's own": genuine.model_copy(
+            update={
+                "requester_key": _statement_signed_by(
+                    files, SOKA_SERVER, statement.model_copy(update={"principal": str(SOKA_SERVER)})
+                )
+            }
+        ),
+        "not signed by the requester's": genuine.model_copy(
+            update={"requester_key": _statement_signed_by(files, SOKA_SERVER, statement)}
+        ),
         "not on this city's copy of the permitted-query list": genuine.model_copy(update={"item_code": net.LOCAL_TAX}),
     }
     for i, (reason, permit) in enumerate(cases.items()):
         permit = permit.model_copy(update={"serial_number": f"{permit.serial_number[:-2]}{i:02d}"})
-        reply = _deliver_as_hub(files, soka, net.PROVIDE_PATH, net.RoutedQuery(permit=_signed_as_hub(files, permit), provider_symbol=symbol))
+        reply = _deliver_as_hub(
+            files, soka, net.PROVIDE_PATH, net.RoutedQuery(permit=_signed_as_hub(files, permit), provider_symbol=symbol)
+        )
         assert reply.status_code == 200 and reply.json()["status"] == "refused", reply.text
         assert reason in reply.json()["refusal_reason"] and reply.json().get("answer") is None
     recorded = [(r.kind, r.outcome) for r in ledger_records(soka)]
@@ -176,14 +226,18 @@ def test_only_the_hub_may_deliver_queries_to_an_intermediate_server(network):
     files, _nats, hub, koshigaya, soka, person = network
     permit = _permit(files, hub, koshigaya, person)
     routed = net.RoutedQuery(permit=permit, provider_symbol=_symbol(soka, person, SOKA))
-    as_neighbour = signed_post(files, KOSHIGAYA_SERVER, f"intermediate_server@{SOKA}", listener_url(soka), net.PROVIDE_PATH, routed)
+    as_neighbour = signed_post(
+        files, KOSHIGAYA_SERVER, f"intermediate_server@{SOKA}", listener_url(soka), net.PROVIDE_PATH, routed
+    )
     assert as_neighbour.status_code == 403
     assert ledger_records(soka) == []
 
 
 def test_a_tampered_answer_is_refused_by_the_requester_and_recorded(network):
     files, nats, _hub, koshigaya, soka, person = network
-    benefits = vaccination_query(person, affair_code="JM01400000000002", procedure_code="JT01400000002701", item_code=net.VACCINATION_BENEFITS)
+    benefits = vaccination_query(
+        person, affair_code="JM01400000000002", procedure_code="JT01400000002701", item_code=net.VACCINATION_BENEFITS
+    )
     accepted = call(files, nats, HEALTH[KOSHIGAYA], OP["intermediate_server.query"], KOSHIGAYA, benefits)
     held = wait_for_result(files, nats, KOSHIGAYA, accepted.query_id, final=False)
     assert held.status == "held"
@@ -193,12 +247,16 @@ def test_a_tampered_answer_is_refused_by_the_requester_and_recorded(network):
     with rt.ctx.db.session() as session:
         from services.intermediate_server.models import ReviewItem
 
-        signed = net.SignedPermit.model_validate_json(session.get(ReviewItem, (rt.tenant, item["serial_number"])).permit)
+        signed = net.SignedPermit.model_validate_json(
+            session.get(ReviewItem, (rt.tenant, item["serial_number"])).permit
+        )
     sealed = providing._sealed_for(signed, [])
     raw = bytearray(base64.b64decode(sealed.ciphertext))
     raw[-5] ^= 0x01
     tampered = sealed.model_copy(update={"ciphertext": base64.b64encode(bytes(raw)).decode()})
-    outcome = net.ProvisionOutcome(serial_number=held.serial_number, query_id=held.query_id, status="provided", answer=tampered)
+    outcome = net.ProvisionOutcome(
+        serial_number=held.serial_number, query_id=held.query_id, status="provided", answer=tampered
+    )
     delivered = _deliver_as_hub(files, koshigaya, net.DELIVER_PATH, outcome)
     assert delivered.status_code == 200
     result = wait_for_result(files, nats, KOSHIGAYA, accepted.query_id)
@@ -206,3 +264,97 @@ def test_a_tampered_answer_is_refused_by_the_requester_and_recorded(network):
     received = ledger_records(koshigaya)[-1]
     assert (received.kind, received.outcome) == ("answer_received", "refused")
     assert "does not open" in received.refusal_reason
+
+
+# --- the batch routes: the same checks, item by item ---------------------------------------
+
+
+def test_a_batch_of_permit_requests_gets_a_permit_or_a_refusal_for_each_and_each_is_recorded(network):
+    files, _nats, hub, koshigaya, _soka, person = network
+    asked = net.PermitRequest(
+        query_id="b" * 32,
+        provider=SOKA,
+        affair_code=net.VACCINATION_AFFAIR,
+        procedure_code=net.MOVE_IN_HISTORY_PROCEDURE,
+        item_code=net.VACCINATION_RECORDS,
+        requester_symbol=_symbol(koshigaya, person, KOSHIGAYA),
+    )
+    off_list = asked.model_copy(update={"query_id": "c" * 32, "item_code": net.LOCAL_TAX})
+    unknown = asked.model_copy(update={"query_id": "d" * 32, "requester_symbol": "a" * 40})
+    batch = net.PermitBatch(requests=[asked, off_list, unknown])
+    reply = signed_post(files, KOSHIGAYA_SERVER, "provision_network", hub.url, net.PERMITS_BATCH_PATH, batch)
+    assert reply.status_code == 200, reply.text
+    permit, refused, nobody = net.PermitBatchReply.model_validate_json(reply.content).unpacked()
+    assert isinstance(permit, net.SignedPermit) and permit.permit.query_id == "b" * 32
+    assert refused.status == 403 and "permitted-query list" in refused.detail and refused.extensions["serial_number"]
+    assert nobody.status == 403 and "no symbol" in nobody.detail
+    recorded = {r.serial_number: (r.outcome, r.item_code) for r in ledger_records(hub)}
+    assert recorded == {
+        permit.permit.serial_number: ("permit_issued", net.VACCINATION_RECORDS),
+        refused.extensions["serial_number"]: ("permit_refused", net.LOCAL_TAX),
+        nobody.extensions["serial_number"]: ("permit_refused", net.VACCINATION_RECORDS),
+    }
+
+
+def test_a_batch_relay_honours_each_permit_once_and_refuses_a_forged_one_beside_it(network):
+    files, _nats, hub, koshigaya, soka, person = network
+    permit = _permit(files, hub, koshigaya, person)
+    forged = permit.model_copy(update={"permit": permit.permit.model_copy(update={"query_id": "e" * 32})})
+    batch = net.SentQueryBatch(queries=[net.SentQuery(permit=p) for p in (permit, permit, forged)])
+    reply = signed_post(files, KOSHIGAYA_SERVER, "provision_network", hub.url, net.QUERIES_BATCH_PATH, batch)
+    assert reply.status_code == 200, reply.text
+    provided, replayed, refused = net.OutcomeBatchReply.model_validate_json(reply.content).unpacked()
+    assert provided.status == "provided" and provided.answer is not None and provided.query_id == permit.permit.query_id
+    assert replayed.status == 403 and "already been used" in replayed.detail
+    assert refused.status == 403 and "signature" in refused.detail
+    assert [r.outcome for r in ledger_records(hub)] == ["permit_issued", "permit_refused", "permit_refused"]
+    assert [(r.kind, r.outcome) for r in ledger_records(soka)] == [("provision", "provided")]  # one answer left Soka
+
+
+def test_a_batch_delivered_to_a_provider_is_checked_query_by_query(network):
+    files, _nats, hub, koshigaya, soka, person = network
+    permit = _permit(files, hub, koshigaya, person)
+    symbol = _symbol(soka, person, SOKA)
+    expired = _signed_as_hub(
+        files,
+        permit.permit.model_copy(
+            update={"serial_number": permit.permit.serial_number[:-2] + "99", "expires_at": permit.permit.issued_at}
+        ),
+    )
+    batch = net.RoutedQueryBatch(
+        queries=[net.RoutedQuery(permit=p, provider_symbol=symbol) for p in (permit, expired, permit)]
+    )
+    reply = _deliver_as_hub(files, soka, net.PROVIDE_BATCH_PATH, batch)
+    assert reply.status_code == 200, reply.text
+    outcomes = net.OutcomeBatchReply.model_validate_json(reply.content).unpacked()
+    assert [o.status for o in outcomes] == ["provided", "refused", "refused"]
+    assert "expired" in outcomes[1].refusal_reason and "already been used" in outcomes[2].refusal_reason
+    assert outcomes[1].answer is None and outcomes[2].answer is None
+    assert [r.outcome for r in ledger_records(soka)] == ["provided", "refused", "refused"]
+
+
+def test_only_intermediate_servers_may_send_batches_to_the_hub_and_only_the_hub_to_a_provider(network):
+    files, _nats, hub, koshigaya, soka, person = network
+    permit = _permit(files, hub, koshigaya, person)
+    outsider = Principal("ops_console")
+    asked = net.PermitBatch(
+        requests=[
+            net.PermitRequest(
+                query_id="f" * 32,
+                provider=SOKA,
+                affair_code=net.VACCINATION_AFFAIR,
+                procedure_code=net.MOVE_IN_HISTORY_PROCEDURE,
+                item_code=net.VACCINATION_RECORDS,
+                requester_symbol=_symbol(koshigaya, person, KOSHIGAYA),
+            )
+        ]
+    )
+    assert signed_post(files, outsider, "provision_network", hub.url, net.PERMITS_BATCH_PATH, asked).status_code == 403
+    sent = net.SentQueryBatch(queries=[net.SentQuery(permit=permit)])
+    assert signed_post(files, outsider, "provision_network", hub.url, net.QUERIES_BATCH_PATH, sent).status_code == 403
+    routed = net.RoutedQueryBatch(queries=[net.RoutedQuery(permit=permit, provider_symbol=_symbol(soka, person, SOKA))])
+    as_neighbour = signed_post(
+        files, KOSHIGAYA_SERVER, f"intermediate_server@{SOKA}", listener_url(soka), net.PROVIDE_BATCH_PATH, routed
+    )
+    assert as_neighbour.status_code == 403
+    assert ledger_records(soka) == [] and [r.outcome for r in ledger_records(hub)] == ["permit_issued"]

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from shared.group_commit import GroupCommit
+from shared.group_commit import GroupCall, GroupCommit
 
 
 def test_concurrent_items_share_batches_and_each_caller_gets_its_own_result():
@@ -61,3 +61,43 @@ def test_a_writer_that_returns_the_wrong_number_of_results_fails_its_callers_rat
 
     with pytest.raises(ValueError):
         asyncio.run(scenario())
+
+
+def test_a_call_may_fail_single_items_and_the_others_get_their_results():
+    async def call_many(items):
+        return [ValueError(f"no {item}") if item % 2 else item for item in items]
+
+    async def scenario():
+        group = GroupCall(call_many)
+        return await asyncio.gather(*(group.submit(n) for n in range(4)), return_exceptions=True)
+
+    results = asyncio.run(scenario())
+    assert results[0] == 0 and results[2] == 2
+    assert [str(results[1]), str(results[3])] == ["no 1", "no 3"]
+
+
+def test_up_to_in_flight_batches_run_at_once_and_the_rest_wait_for_the_next():
+    running, most, batches = 0, 0, []
+
+    async def call_many(items):
+        nonlocal running, most
+        running += 1
+        most = max(most, running)
+        batches.append(list(items))
+        await asyncio.sleep(0.05)
+        running -= 1
+        return [item * 10 for item in items]
+
+    async def scenario():
+        group = GroupCall(call_many, in_flight=2)
+        first = []
+        for n in range(2):  # each on its way alone before the next is asked
+            first.append(asyncio.create_task(group.submit(n)))
+            await asyncio.sleep(0.01)
+        later = [asyncio.create_task(group.submit(n)) for n in range(2, 7)]
+        return await asyncio.gather(*first, *later)
+
+    assert asyncio.run(scenario()) == [0, 10, 20, 30, 40, 50, 60]
+    assert most == 2
+    assert batches[:2] == [[0], [1]] and sorted(x for b in batches[2:] for x in b) == [2, 3, 4, 5, 6]
+    assert len(batches) == 3  # the five that came while two batches were out went together
