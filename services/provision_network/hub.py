@@ -37,6 +37,7 @@ from shared.contracts.network import (
     OutcomeBatchReply,
     PermitRequest,
     ProvisionOutcome,
+    ProvisionPermit,
     Registration,
     RegistrationReply,
     RoutedQuery,
@@ -78,6 +79,11 @@ def hub_of(ctx: ServiceContext) -> Hub:
     if hub is None:
         hub = _HUBS[ctx.db] = Hub(ctx)
     return hub
+
+
+def _codes(asked: PermitRequest | ProvisionPermit) -> dict[str, str]:
+    """What a permit's record repeats of the request or permit: provider, affair, procedure, item."""
+    return {"provider": asked.provider, "affair_code": asked.affair_code, "procedure_code": asked.procedure_code, "item_code": asked.item_code}
 
 
 class PermitDenied(Forbidden):
@@ -201,10 +207,7 @@ class Hub:
         records = [
             permit_record(
                 requester=caller_city,
-                provider=request.provider,
-                affair_code=request.affair_code,
-                procedure_code=request.procedure_code,
-                item_code=request.item_code,
+                **_codes(request),
                 serial_number=serial,
                 requested_at=requested_at,
                 person_key=request.requester_symbol,
@@ -274,10 +277,7 @@ class Hub:
             refusals.append(
                 permit_record(
                     requester=caller_city,
-                    provider=permit.provider,
-                    affair_code=permit.affair_code,
-                    procedure_code=permit.procedure_code,
-                    item_code=permit.item_code,
+                    **_codes(permit),
                     serial_number=permit.serial_number,
                     requested_at=utcnow(),
                     person_key=stored.requester_symbol if stored is not None and stored.requester == caller_city else "unidentified",

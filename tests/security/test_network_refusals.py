@@ -61,8 +61,9 @@ def _symbol(client, person, city) -> str:
         return symbols.symbol_of(session, rt.tenant, person.numbers[city])
 
 
-def _permit(files, hub, koshigaya, person, **changes) -> net.SignedPermit:
-    request = net.PermitRequest(
+def _permit_request(koshigaya, person, **changes) -> net.PermitRequest:
+    """Koshigaya's request for a permit to ask Soka for the person's vaccination records."""
+    return net.PermitRequest(
         query_id=changes.pop("query_id", "a" * 32),
         provider=SOKA,
         affair_code=net.VACCINATION_AFFAIR,
@@ -70,6 +71,10 @@ def _permit(files, hub, koshigaya, person, **changes) -> net.SignedPermit:
         item_code=net.VACCINATION_RECORDS,
         requester_symbol=_symbol(koshigaya, person, KOSHIGAYA),
     ).model_copy(update=changes)
+
+
+def _permit(files, hub, koshigaya, person, **changes) -> net.SignedPermit:
+    request = _permit_request(koshigaya, person, **changes)
     response = signed_post(files, KOSHIGAYA_SERVER, "provision_network", hub.url, net.PERMITS_PATH, request)
     assert response.status_code == 200, response.text
     return net.SignedPermit.model_validate_json(response.content)
@@ -271,14 +276,7 @@ def test_a_tampered_answer_is_refused_by_the_requester_and_recorded(network):
 
 def test_a_batch_of_permit_requests_gets_a_permit_or_a_refusal_for_each_and_each_is_recorded(network):
     files, _nats, hub, koshigaya, _soka, person = network
-    asked = net.PermitRequest(
-        query_id="b" * 32,
-        provider=SOKA,
-        affair_code=net.VACCINATION_AFFAIR,
-        procedure_code=net.MOVE_IN_HISTORY_PROCEDURE,
-        item_code=net.VACCINATION_RECORDS,
-        requester_symbol=_symbol(koshigaya, person, KOSHIGAYA),
-    )
+    asked = _permit_request(koshigaya, person, query_id="b" * 32)
     off_list = asked.model_copy(update={"query_id": "c" * 32, "item_code": net.LOCAL_TAX})
     unknown = asked.model_copy(update={"query_id": "d" * 32, "requester_symbol": "a" * 40})
     batch = net.PermitBatch(requests=[asked, off_list, unknown])
@@ -337,18 +335,7 @@ def test_only_intermediate_servers_may_send_batches_to_the_hub_and_only_the_hub_
     files, _nats, hub, koshigaya, soka, person = network
     permit = _permit(files, hub, koshigaya, person)
     outsider = Principal("ops_console")
-    asked = net.PermitBatch(
-        requests=[
-            net.PermitRequest(
-                query_id="f" * 32,
-                provider=SOKA,
-                affair_code=net.VACCINATION_AFFAIR,
-                procedure_code=net.MOVE_IN_HISTORY_PROCEDURE,
-                item_code=net.VACCINATION_RECORDS,
-                requester_symbol=_symbol(koshigaya, person, KOSHIGAYA),
-            )
-        ]
-    )
+    asked = net.PermitBatch(requests=[_permit_request(koshigaya, person, query_id="f" * 32)])
     assert signed_post(files, outsider, "provision_network", hub.url, net.PERMITS_BATCH_PATH, asked).status_code == 403
     sent = net.SentQueryBatch(queries=[net.SentQuery(permit=permit)])
     assert signed_post(files, outsider, "provision_network", hub.url, net.QUERIES_BATCH_PATH, sent).status_code == 403
