@@ -17,8 +17,10 @@ relay process, which posts it to a plain provider process reading the same provi
 database rows with the same code; the requester stores the records and announces the
 answer on JetStream, and the caller reads them on the bus. No permit, no token or proof,
 no record in any ledger, no operation log, no encryption beyond TLS. Its HTTPS calls go
-through the services' own client (``shared.mtls_client``), so the HTTP client's cost is not
-counted as the price of security.
+through the services' own client (``shared.mtls_client``), batched as the intermediate
+server batches them (``GroupCall``, as many batches in flight), and it stores and ends its
+queries by group commit as the intermediate server does: neither the HTTP client nor
+batching is counted as the price, or the saving, of security.
 
     python -m bench.move_in [--quick] [--postgres-url postgresql://…]
 """
@@ -428,15 +430,16 @@ def _plain_provider_app(data_dir: Path, database_url: str | None):
     db = Database(url, None if url.startswith("sqlite") else schema_name("intermediate_server", SOKA))
     app = FastAPI()
 
-    @app.post("/plain/provide")
+    @app.post("/plain/provide/batch")
     async def provide(request: Request) -> dict:
-        body = json.loads(await request.body())
+        asked = json.loads(await request.body())["queries"]
 
-        def read() -> list[dict]:
+        def read() -> list[list[dict]]:
             with db.session() as session:
-                return copies.records_of(session, SOKA, body["integrated_address_number"], body["item_code"])
+                return [copies.records_of(session, SOKA, body["integrated_address_number"], body["item_code"]) for body in asked]
 
-        return {"query_id": body["query_id"], "records": await asyncio.to_thread(read)}
+        found = await asyncio.to_thread(read)
+        return {"results": [{"query_id": body["query_id"], "records": records} for body, records in zip(asked, found, strict=True)]}
 
     return app
 
@@ -449,9 +452,9 @@ def _plain_relay_app(data_dir: Path, provider_url: str):
     client = MutualTlsClient(tls_files(data_dir, Principal("provision_network")).client_context, timeout=30)
     app = FastAPI()
 
-    @app.post("/plain/queries")
+    @app.post("/plain/queries/batch")
     async def relay(request: Request) -> dict:
-        response = await client.post(f"{provider_url}/plain/provide", await request.body(), {"Content-Type": "application/json"})
+        response = await client.post(f"{provider_url}/plain/provide/batch", await request.body(), {"Content-Type": "application/json"})
         if response.status_code != 200:
             raise RuntimeError(f"the provider answered {response.status_code}")
         return response.json()
@@ -464,7 +467,10 @@ async def _plain_requester(data_dir: Path, database_url: str | None, nats_url: s
     import nats
     from sqlalchemy import Column, MetaData, String, Table, Text, insert, select, update
 
+    from services.intermediate_server.hub_client import BATCHES_IN_FLIGHT
+    from shared.contracts.network import MAX_BATCH
     from shared.db import Database, schema_name
+    from shared.group_commit import GroupCall, GroupCommit
     from shared.mtls_client import MutualTlsClient
     from shared.pki import tls_files
     from shared.trust import Principal
@@ -479,31 +485,42 @@ async def _plain_requester(data_dir: Path, database_url: str | None, nats_url: s
     js = nc.jetstream()
     tasks: set[asyncio.Task] = set()
 
-    def store(values: dict) -> None:
+    def store_many(rows: list[dict]) -> list[None]:
         with db.session() as session:
-            session.execute(insert(table).values(**values))
+            session.execute(insert(table), rows)
+        return [None] * len(rows)
 
-    def finish(query_id: str, records: list) -> None:
+    def finish_many(answers: list[tuple[str, list]]) -> list[None]:
         with db.session() as session:
-            session.execute(update(table).where(table.c.query_id == query_id).values(records=json.dumps(records, ensure_ascii=False), status="answered"))
+            for query_id, records in answers:
+                session.execute(update(table).where(table.c.query_id == query_id).values(records=json.dumps(records, ensure_ascii=False), status="answered"))
+        return [None] * len(answers)
 
     def fetch(query_id: str) -> dict:
         with db.session() as session:
             row = session.execute(select(table.c.records, table.c.status).where(table.c.query_id == query_id)).one()
         return {"status": row.status, "records": json.loads(row.records or "[]")}
 
-    async def dispatch(query_id: str, body: dict) -> None:
-        payload = json.dumps({**body, "query_id": query_id}).encode()
-        response = await client.post(f"{relay_url}/plain/queries", payload, {"Content-Type": "application/json"})
+    async def relay_many(bodies: list[dict]) -> list[list]:
+        payload = json.dumps({"queries": bodies}).encode()
+        response = await client.post(f"{relay_url}/plain/queries/batch", payload, {"Content-Type": "application/json"})
         if response.status_code != 200:
             raise RuntimeError(f"the relay answered {response.status_code}")
-        await asyncio.to_thread(finish, query_id, response.json()["records"])
+        return [result["records"] for result in response.json()["results"]]
+
+    # Batched as the intermediate server batches: the same calls and transactions per query.
+    stores, finishes = GroupCommit(store_many), GroupCommit(finish_many)
+    relayed = GroupCall(relay_many, MAX_BATCH, in_flight=BATCHES_IN_FLIGHT)
+
+    async def dispatch(query_id: str, body: dict) -> None:
+        records = await relayed.submit({**body, "query_id": query_id})
+        await finishes.submit((query_id, records))
         await js.publish("plain.events.answered", json.dumps({"query_id": query_id, "status": "answered"}).encode(), stream=PLAIN_STREAM)
 
     async def on_query(msg) -> None:
         body = json.loads(msg.data)
         query_id = uuid.uuid4().hex
-        await asyncio.to_thread(store, {"query_id": query_id, "body": msg.data.decode(), "status": "pending"})
+        await stores.submit({"query_id": query_id, "body": msg.data.decode(), "status": "pending"})
         task = asyncio.create_task(dispatch(query_id, body))
         tasks.add(task)
         task.add_done_callback(tasks.discard)

@@ -37,6 +37,7 @@ from shared.contracts.network import (
     ProvisionOutcome,
     RoutedQuery,
     SealedAnswer,
+    SignedKeyStatement,
     SignedPermit,
     answer_info,
     intermediate_server,
@@ -75,13 +76,34 @@ def check_permit(rt: Runtime, signed: SignedPermit, now: datetime) -> str | None
     statement = permit.requester_key.statement
     if statement.principal != intermediate_server(permit.requester):
         return "the requester's key is not the requester's own"
-    try:
-        verify_document(
-            rt.ctx.directory.public_key(statement.principal), KEY_STATEMENT_LABEL, statement.model_dump(mode="json"), permit.requester_key.signature
-        )
-    except (SignatureMismatch, KeyError):
+    if not _signed_by_its_server(rt, permit.requester_key):
         return "the requester's key is not signed by the requester's intermediate server"
     return None
+
+
+#: Key statements found signed by their server's key, as (that key, statement, signature): a
+#: requester's statement comes with each of its permits and changes only when it renews its key.
+_VERIFIED_STATEMENTS: set[tuple[bytes, str, str]] = set()
+_VERIFIED_LIMIT = 1024
+
+
+def _signed_by_its_server(rt: Runtime, signed: SignedKeyStatement) -> bool:
+    """Whether the statement is signed by the key the trust directory holds for its server."""
+    try:
+        key = rt.ctx.directory.public_key(signed.statement.principal)
+    except KeyError:
+        return False
+    seen = (key.public_bytes_raw(), signed.statement.model_dump_json(), signed.signature)
+    if seen in _VERIFIED_STATEMENTS:
+        return True
+    try:
+        verify_document(key, KEY_STATEMENT_LABEL, signed.statement.model_dump(mode="json"), signed.signature)
+    except SignatureMismatch:
+        return False
+    if len(_VERIFIED_STATEMENTS) >= _VERIFIED_LIMIT:
+        _VERIFIED_STATEMENTS.clear()
+    _VERIFIED_STATEMENTS.add(seen)
+    return True
 
 
 def decide(rt: Runtime, session: Session, rows: list[PermittedQuery], routed: RoutedQuery, received_at: datetime) -> Decision:
