@@ -69,6 +69,11 @@ class GroupCall(Generic[Item, Result]):
                     results = await self._call_many([item for item, _ in batch])
                     if len(results) != len(batch):
                         raise ValueError(f"{len(results)} results for a batch of {len(batch)}")
+                except asyncio.CancelledError:  # the loop is going away: so is what waits on it
+                    for _, future in batch + queue.pending:
+                        future.cancel()
+                    queue.pending = []
+                    raise
                 except Exception as exc:  # each caller learns it rather than wait for ever
                     for _, future in batch:
                         if not future.done():

@@ -8,7 +8,8 @@ hub. A refusal comes back as the typed problem the hub sent; an unreachable hub 
 Permits and queries are asked for one by one and travel in batches: whatever this server's
 queries ask while a batch is on its way goes together in the next call (``GroupCall``), so
 under load one round trip, one transaction and one operation-log entry at the hub serve
-many queries. Each query still gets its own permit or refusal, and its own outcome.
+many queries. Each query still gets its own permit or refusal, and its own outcome. Queries
+wait in one line per provider, so a slow provider holds up only the queries addressed to it.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ class HubClient:
         self._credentials = credentials
         self._client = MutualTlsClient(tls.client_context, timeout)
         self._permits = GroupCall(self._permit_many, MAX_BATCH, in_flight=BATCHES_IN_FLIGHT)
-        self._queries = GroupCall(self._send_many, MAX_BATCH, in_flight=BATCHES_IN_FLIGHT)
+        self._queries: dict[str, GroupCall[SentQuery, ProvisionOutcome]] = {}  # one line per provider
 
     @property
     def configured(self) -> bool:
@@ -96,8 +97,14 @@ class HubClient:
         return await self._permits.submit(request)
 
     async def send(self, query: SentQuery) -> ProvisionOutcome:
-        """The provider's outcome of a query sent with its permit, or the problem why none came."""
-        return await self._queries.submit(query)
+        """The provider's outcome of a query sent with its permit, or the problem why none came.
+        Queries travel in batches per provider: a slow or unreachable provider holds up only
+        the queries addressed to it."""
+        provider = query.permit.permit.provider
+        line = self._queries.get(provider)
+        if line is None:
+            line = self._queries[provider] = GroupCall(self._send_many, MAX_BATCH, in_flight=BATCHES_IN_FLIGHT)
+        return await line.submit(query)
 
     async def _permit_many(self, requests: list[PermitRequest]) -> list[SignedPermit | Problem]:
         reply = await self._call("POST", PERMITS_BATCH_PATH, PermitBatch(requests=requests), PermitBatchReply)

@@ -168,10 +168,16 @@ def _answer_many(rt: Runtime, routed: list[RoutedQuery], received_at: datetime) 
     rows = rt.list_rows()  # read before the transaction: it may need a session of its own
     with rt.ctx.db.session() as session:
         decisions = [decide(rt, session, rows, query, received_at) for query in routed]
-    return [
-        (decision, _sealed_for(query.permit, decision.records or []) if decision.refusal is None and not decision.held else None)
-        for query, decision in zip(routed, decisions, strict=True)
-    ]
+    answered: list[tuple[Decision, SealedAnswer | None]] = []
+    for query, decision in zip(routed, decisions, strict=True):
+        sealed = None
+        if decision.refusal is None and not decision.held:
+            try:
+                sealed = _sealed_for(query.permit, decision.records or [])
+            except ValueError as exc:  # e.g. a requester key that is not a key: this query is refused, not the batch
+                decision = Decision(decision.person_key, refusal=f"the answer could not be sealed to the requester's key ({type(exc).__name__})")
+        answered.append((decision, sealed))
+    return answered
 
 
 async def provide(rt: Runtime, routed: RoutedQuery) -> ProvisionOutcome:

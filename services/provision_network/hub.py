@@ -295,6 +295,11 @@ class Hub:
                 for at in positions:
                     results[at] = problem
                 return
+            except Exception as exc:  # a reply that does not parse: these queries failed, not the others
+                log.warning("provider reply unusable", provider=provider, error=repr(exc))
+                for at in positions:
+                    results[at] = Unavailable(f"the provider {provider} sent a reply that does not parse")
+                return
             for at, result in zip(positions, reply.unpacked(), strict=True):
                 permit = sent[at].permit.permit
                 if isinstance(result, ProvisionOutcome) and (result.serial_number, result.query_id) != (permit.serial_number, permit.query_id):

@@ -345,3 +345,20 @@ def test_only_intermediate_servers_may_send_batches_to_the_hub_and_only_the_hub_
     )
     assert as_neighbour.status_code == 403
     assert ledger_records(soka) == [] and [r.outcome for r in ledger_records(hub)] == ["permit_issued"]
+
+
+def test_an_answer_that_cannot_be_sealed_is_refused_and_recorded_without_failing_the_rest_of_its_batch(network):
+    files, _nats, hub, koshigaya, soka, person = network
+    genuine = _permit(files, hub, koshigaya, person)
+    statement = genuine.permit.requester_key.statement.model_copy(update={"public_key": base64.b64encode(bytes(32)).decode()})
+    unusable = genuine.permit.model_copy(
+        update={"serial_number": genuine.permit.serial_number[:-2] + "98", "requester_key": _statement_signed_by(files, KOSHIGAYA_SERVER, statement)}
+    )
+    symbol = _symbol(soka, person, SOKA)
+    batch = net.RoutedQueryBatch(queries=[net.RoutedQuery(permit=p, provider_symbol=symbol) for p in (_signed_as_hub(files, unusable), genuine)])
+    reply = _deliver_as_hub(files, soka, net.PROVIDE_BATCH_PATH, batch)
+    assert reply.status_code == 200, reply.text
+    refused, provided = net.OutcomeBatchReply.model_validate_json(reply.content).unpacked()
+    assert refused.status == "refused" and "could not be sealed" in refused.refusal_reason and refused.answer is None
+    assert provided.status == "provided" and provided.answer is not None
+    assert [r.outcome for r in ledger_records(soka)] == ["refused", "provided"]

@@ -101,3 +101,60 @@ def test_up_to_in_flight_batches_run_at_once_and_the_rest_wait_for_the_next():
     assert most == 2
     assert batches[:2] == [[0], [1]] and sorted(x for b in batches[2:] for x in b) == [2, 3, 4, 5, 6]
     assert len(batches) == 3  # the five that came while two batches were out went together
+
+
+def test_the_hub_client_sends_queries_in_one_line_per_provider_so_a_slow_provider_holds_up_only_its_own():
+    from types import SimpleNamespace
+
+    from services.intermediate_server.hub_client import HubClient
+
+    def query(provider: str, query_id: str):
+        permit = SimpleNamespace(provider=provider, query_id=query_id)
+        return SimpleNamespace(permit=SimpleNamespace(permit=permit))
+
+    async def scenario():
+        slow_provider_answers = asyncio.Event()
+        sent: list[list[str]] = []
+
+        async def send_many(queries):
+            sent.append([q.permit.permit.query_id for q in queries])
+            if queries[0].permit.permit.provider == "112216":
+                await slow_provider_answers.wait()
+            return [q.permit.permit.query_id for q in queries]
+
+        client = HubClient("https://hub.invalid", credentials=None, tls=SimpleNamespace(client_context=None), timeout=1)
+        client._send_many = send_many
+        slow = asyncio.create_task(client.send(query("112216", "a")))
+        await asyncio.sleep(0.01)
+        waiting = asyncio.create_task(client.send(query("112216", "b")))  # behind "a", in Soka's line
+        other = await asyncio.wait_for(client.send(query("112020", "c")), 1)
+        held = (slow.done(), waiting.done())
+        slow_provider_answers.set()
+        return other, held, await slow, await waiting, sent
+
+    other, held, first, second, sent = asyncio.run(scenario())
+    assert other == "c" and held == (False, False)
+    assert (first, second) == ("a", "b")
+    assert sent == [["a"], ["c"], ["b"]]
+
+
+def test_callers_of_a_cancelled_batch_are_cancelled_rather_than_left_waiting():
+    async def scenario():
+        started = asyncio.Event()
+
+        async def call_many(items):
+            started.set()
+            await asyncio.sleep(10)
+            return items
+
+        group = GroupCall(call_many)
+        waiting = [asyncio.create_task(group.submit(n)) for n in range(2)]
+        await started.wait()
+        later = asyncio.create_task(group.submit(2))  # queued behind the batch on its way
+        await asyncio.sleep(0)
+        for task in list(group._queues[asyncio.get_running_loop()].tasks):
+            task.cancel()
+        return await asyncio.gather(*waiting, later, return_exceptions=True)
+
+    results = asyncio.run(scenario())
+    assert [type(r) for r in results] == [asyncio.CancelledError] * 3
