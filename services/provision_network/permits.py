@@ -103,14 +103,14 @@ def honour(session: Session, public_key: Ed25519PublicKey, signed: SignedPermit,
         raise PermitRefused(f"the permit was issued to {permit.requester}, not to {caller_city}")
     if now >= permit.expires_at:
         raise PermitRefused("the permit has expired")
+    # The update is the claim: of two requests with the same permit, one changes the row.
+    claimed = session.execute(_CLAIM, {"serial": permit.serial_number, "query": permit.query_id, "claimed_at": now}).first()
+    if claimed is not None:
+        return claimed
     stored = stored_permit(session, permit.serial_number)
     if stored is None or stored.query_id != permit.query_id:
         raise PermitRefused("the hub issued no such permit")
-    # The update is the claim: of two requests with the same permit, one changes the row.
-    claimed = session.execute(_CLAIM, {"serial": permit.serial_number, "claimed_at": now}).rowcount
-    if claimed != 1:
-        raise PermitRefused("the permit has already been used")
-    return stored
+    raise PermitRefused("the permit has already been used")
 
 
 # Built once: issuing and honouring run for every query, and only the parameters change.
@@ -119,8 +119,9 @@ _ISSUE = insert(_permits)
 _STORED = select(_permits).where(_permits.c.serial_number == bindparam("serial"))
 _CLAIM = (
     update(_permits)
-    .where(_permits.c.serial_number == bindparam("serial"), _permits.c.used_at.is_(None))
+    .where(_permits.c.serial_number == bindparam("serial"), _permits.c.query_id == bindparam("query"), _permits.c.used_at.is_(None))
     .values(used_at=bindparam("claimed_at"), state="sent")
+    .returning(*_permits.c)
 )
 
 
