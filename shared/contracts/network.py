@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import date
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import AwareDatetime, Field, ValidationError
 
@@ -533,40 +533,31 @@ class RoutedQueryBatch(Message):
     queries: Annotated[list[RoutedQuery], Field(min_length=1, max_length=MAX_BATCH)]
 
 
-class PermitResult(Message):
-    """One request's permit, or the problem details (RFC 9457) of its refusal."""
+Value = TypeVar("Value")
 
-    permit: SignedPermit | None = None
+
+class BatchResult(Message, Generic[Value]):
+    """One item's result: its value, or the problem details (RFC 9457) of why it has none."""
+
+    value: Value | None = None
     problem: dict[str, Any] | None = None
 
 
-class OutcomeResult(Message):
-    """One query's outcome, or the problem details (RFC 9457) of why it has none."""
+class BatchReply(Message, Generic[Value]):
+    """One result per item of a batch, in the order sent."""
 
-    outcome: ProvisionOutcome | None = None
-    problem: dict[str, Any] | None = None
-
-
-class PermitBatchReply(Message):
-    results: list[PermitResult]  # in the order asked
+    results: list[BatchResult[Value]]
 
     @classmethod
-    def of(cls, results: list[SignedPermit | Problem]) -> PermitBatchReply:
-        return cls(results=[PermitResult(problem=r.to_dict()) if isinstance(r, Problem) else PermitResult(permit=r) for r in results])
+    def of(cls, results: list[Value | Problem]) -> BatchReply[Value]:
+        return cls(results=[{"problem": r.to_dict()} if isinstance(r, Problem) else {"value": r} for r in results])
 
-    def unpacked(self) -> list[SignedPermit | Problem]:
-        return [r.permit if r.permit is not None else problem_from_dict(r.problem or {}) for r in self.results]
+    def unpacked(self) -> list[Value | Problem]:
+        return [r.value if r.value is not None else problem_from_dict(r.problem or {}) for r in self.results]
 
 
-class OutcomeBatchReply(Message):
-    results: list[OutcomeResult]  # in the order sent
-
-    @classmethod
-    def of(cls, results: list[ProvisionOutcome | Problem]) -> OutcomeBatchReply:
-        return cls(results=[OutcomeResult(problem=r.to_dict()) if isinstance(r, Problem) else OutcomeResult(outcome=r) for r in results])
-
-    def unpacked(self) -> list[ProvisionOutcome | Problem]:
-        return [r.outcome if r.outcome is not None else problem_from_dict(r.problem or {}) for r in self.results]
+PermitBatchReply = BatchReply[SignedPermit]
+OutcomeBatchReply = BatchReply[ProvisionOutcome]
 
 
 class AnswerPlaintext(Message):
