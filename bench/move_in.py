@@ -22,6 +22,9 @@ server batches them (``GroupCall``, as many batches in flight), and it stores an
 queries by group commit as the intermediate server does: neither the HTTP client nor
 batching is counted as the price, or the saving, of security.
 
+Each path's figures carry ``cpu_ms_per_query``: the CPU each of its processes spent per query
+during the measured run, so that a change can be seen where it lands.
+
     python -m bench.move_in [--quick] [--postgres-url postgresql://…]
 """
 
@@ -590,7 +593,7 @@ def plain_hops(stack: NetworkStack):
                         if time.monotonic() > deadline or any(p.poll() is not None for p in processes):
                             raise RuntimeError(f"the baseline did not start: {(folder / 'relay.log').read_text()[-1500:]}") from None
                         time.sleep(0.1)
-        yield nats_server
+        yield nats_server, {role: process.pid for (role, _, _), process in zip(plan, processes, strict=True)}
     finally:
         for process in processes:
             process.terminate()
@@ -643,6 +646,29 @@ async def plain_queries(nats_url: str, persons: list[Person], in_flight: int) ->
 # --- the run -------------------------------------------------------------------------------
 
 
+def _cpu_seconds(pid: int) -> float | None:
+    """The user and system CPU time a process has used so far (Linux ``/proc``; None elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _with_cpu(pids: dict[str, int], run) -> dict:
+    """``run``'s figures with the CPU each process (and this caller) spent per query meanwhile:
+    where the time goes, beside how much of it there is."""
+    before = {name: _cpu_seconds(pid) for name, pid in pids.items()}
+    caller = time.process_time()
+    figures = run()
+    spent = {name: (after - before[name]) for name, pid in pids.items() if before[name] is not None and (after := _cpu_seconds(pid)) is not None}
+    spent["caller"] = time.process_time() - caller
+    queries = max(figures["completed"] + figures["failed"], 1)
+    per_query = {name: round(seconds / queries * 1000, 2) for name, seconds in spent.items()}
+    figures["cpu_ms_per_query"] = {**per_query, "total": round(sum(spent.values()) / queries * 1000, 2)}
+    return figures
+
+
 @contextmanager
 def _scratch_database(server_url: str | None):
     if not server_url:
@@ -679,10 +705,17 @@ def run(quick: bool = False, postgres_url: str | None = None, queries: int | Non
         asyncio.run(wait_for_symbols(stack, {SOKA: len(persons), KOSHIGAYA: len(persons)}))
         asyncio.run(register_copies(stack, persons))
         asyncio.run(secure_queries(stack, secure_people[:warm], in_flight))
-        secured = asyncio.run(secure_queries(stack, secure_people[warm:], in_flight))
-        with plain_hops(stack) as plain_nats:
+        pids = {name: process.pid for name, process in stack.processes}
+        secured = _with_cpu(
+            {"requester": pids[f"intermediate_server@{KOSHIGAYA}"], "hub": pids["provision_network"], "provider": pids[f"intermediate_server@{SOKA}"], "nats": stack.nats.process.pid},
+            lambda: asyncio.run(secure_queries(stack, secure_people[warm:], in_flight)),
+        )
+        with plain_hops(stack) as (plain_nats, plain_pids):
             asyncio.run(plain_queries(plain_nats.url, plain_people[:warm], in_flight))
-            plain = asyncio.run(plain_queries(plain_nats.url, plain_people[warm:], in_flight))
+            plain = _with_cpu(
+                {"requester": plain_pids["requester"], "relay": plain_pids["relay"], "provider": plain_pids["provider"], "nats": plain_nats.process.pid},
+                lambda: asyncio.run(plain_queries(plain_nats.url, plain_people[warm:], in_flight)),
+            )
     return {
         "benchmark": "move_in",
         "database": "postgresql" if postgres_url else "sqlite",
