@@ -18,7 +18,7 @@ database rows with the same code; the requester stores the records and announces
 answer on JetStream, and the caller reads them on the bus. No permit, no token or proof,
 no record in any ledger, no operation log, no encryption beyond TLS. Its HTTPS calls go
 through the services' own client (``shared.mtls_client``), batched as the intermediate
-server batches them (``GroupCall``, as many batches in flight), and it stores and ends its
+server batches them (``GroupCall``), and it stores and ends its
 queries by group commit as the intermediate server does: neither the HTTP client nor
 batching is counted as the price, or the saving, of security.
 
@@ -470,7 +470,6 @@ async def _plain_requester(data_dir: Path, database_url: str | None, nats_url: s
     import nats
     from sqlalchemy import Column, MetaData, String, Table, Text, insert, select, update
 
-    from services.intermediate_server.hub_client import BATCHES_IN_FLIGHT
     from shared.contracts.network import MAX_BATCH
     from shared.db import Database, schema_name
     from shared.group_commit import GroupCall, GroupCommit
@@ -513,7 +512,7 @@ async def _plain_requester(data_dir: Path, database_url: str | None, nats_url: s
 
     # Batched as the intermediate server batches: the same calls and transactions per query.
     stores, finishes = GroupCommit(store_many), GroupCommit(finish_many)
-    relayed = GroupCall(relay_many, MAX_BATCH, in_flight=BATCHES_IN_FLIGHT)
+    relayed = GroupCall(relay_many, MAX_BATCH)
 
     async def dispatch(query_id: str, body: dict) -> None:
         records = await relayed.submit({**body, "query_id": query_id})

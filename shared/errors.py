@@ -6,7 +6,9 @@ One hierarchy serves both transports, so a refusal reads the same whichever way 
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
+
+T = TypeVar("T")
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -70,6 +72,13 @@ class Unavailable(Problem):
 _BY_TYPE: dict[str, type[Problem]] = {
     cls.type: cls for cls in (Problem, InvalidRequest, Unauthenticated, Forbidden, NotFound, Conflict, Unavailable)
 }
+
+
+def returned(result: T | Problem) -> T:
+    """``result``, unless it is a problem: then raised (one item taken out of a batch's results)."""
+    if isinstance(result, Problem):
+        raise result
+    return result
 
 
 def problem_from_dict(body: dict[str, Any]) -> Problem:

@@ -47,13 +47,10 @@ class Period:
         return "".join(parts) + ("+half" if self.half_month else "") or "0d"
 
 
-_MONTH_DAYS = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
-
-
 def _days_in_month(year: int, month: int) -> int:
     # what calendar.monthrange gives, without the weekday it also works out (called for
     # every age of every person)
-    return 29 if month == 2 and calendar.isleap(year) else _MONTH_DAYS[month - 1]
+    return 29 if month == 2 and calendar.isleap(year) else calendar.mdays[month]
 
 
 def _shift_months(day: date, months: int) -> tuple[int, int, bool]:

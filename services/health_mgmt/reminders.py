@@ -202,17 +202,14 @@ def residents(
             while pending is not None and (pending[0], pending[1]) < (born, number):
                 pending = next(dose_rows, None)  # a dose of someone no longer read as resident
             person = person_of((born, row[2], row[3], row[4], row[5]))
-            if keep is not None and not keep(person):
-                while pending is not None and pending[1] == number:
-                    pending = next(dose_rows, None)
-                continue
+            kept = keep is None or keep(person)
             history = []
-            while pending is not None and pending[1] == number:
-                dose = dose_of((pending[2], pending[3], pending[4]))
-                if dose is not None:
+            while pending is not None and pending[1] == number:  # the person's doses, read either way
+                if kept and (dose := dose_of((pending[2], pending[3], pending[4]))) is not None:
                     history.append(dose)
                 pending = next(dose_rows, None)
-            batch.append(Candidate(number, person, tuple(history)))
+            if kept:
+                batch.append(Candidate(number, person, tuple(history)))
             if len(batch) >= chunk:
                 yield read, batch
                 batch, read = [], 0

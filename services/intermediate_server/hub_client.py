@@ -46,18 +46,13 @@ from shared.http import http_target
 from shared.mtls_client import MutualTlsClient, Unreachable
 from shared.pki import TlsFiles
 
-#: Batches on their way to the hub at once, per kind of call. One: what is asked meanwhile
-#: waits for the batch to come back and goes in the next, so batches grow with the load
-#: (measured: two in flight made smaller batches and cost more CPU per query than it saved).
-BATCHES_IN_FLIGHT = 1
-
 
 class HubClient:
     def __init__(self, base_url: str | None, credentials: Credentials, tls: TlsFiles, timeout: float) -> None:
         self.base_url = base_url.rstrip("/") if base_url else None
         self._credentials = credentials
         self._client = MutualTlsClient(tls.client_context, timeout)
-        self._permits = GroupCall(self._permit_many, MAX_BATCH, in_flight=BATCHES_IN_FLIGHT)
+        self._permits = GroupCall(self._permit_many, MAX_BATCH)
         self._queries: dict[str, GroupCall[SentQuery, ProvisionOutcome]] = {}  # one line per provider
 
     @property
@@ -103,7 +98,7 @@ class HubClient:
         provider = query.permit.permit.provider
         line = self._queries.get(provider)
         if line is None:
-            line = self._queries[provider] = GroupCall(self._send_many, MAX_BATCH, in_flight=BATCHES_IN_FLIGHT)
+            line = self._queries[provider] = GroupCall(self._send_many, MAX_BATCH)
         return await line.submit(query)
 
     async def _permit_many(self, requests: list[PermitRequest]) -> list[SignedPermit | Problem]:

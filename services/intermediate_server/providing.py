@@ -44,7 +44,7 @@ from shared.contracts.network import (
 )
 from shared.crypto import SUITE_NAME, SignatureMismatch, b64decode, b64encode, seal, verify_document
 from shared.db import insert_ignoring_conflicts
-from shared.errors import Conflict, InvalidRequest, NotFound, Problem
+from shared.errors import Conflict, InvalidRequest, NotFound, Problem, returned
 from shared.models import as_utc, utcnow
 
 log = structlog.get_logger("renkei.intermediate_server.provide")
@@ -182,9 +182,7 @@ def _answer_many(rt: Runtime, routed: list[RoutedQuery], received_at: datetime) 
 
 async def provide(rt: Runtime, routed: RoutedQuery) -> ProvisionOutcome:
     (outcome,) = await provide_many(rt, [routed])
-    if isinstance(outcome, Problem):
-        raise outcome
-    return outcome
+    return returned(outcome)
 
 
 async def provide_many(rt: Runtime, routed: list[RoutedQuery]) -> list[ProvisionOutcome | Problem]:
@@ -214,7 +212,7 @@ async def provide_many(rt: Runtime, routed: list[RoutedQuery]) -> list[Provision
         else:
             records.append(provision_record(rt.tenant, **fields, outcome="provided", provided_at=utcnow()))
             outcomes.append(ProvisionOutcome(**outcome, status="provided", answer=sealed))
-    receipts = await asyncio.gather(*(rt.recorder.record(r) for r in records), return_exceptions=True)
+    receipts = await rt.recorder.record_each(records)
     results: list[ProvisionOutcome | Problem] = []
     for outcome, receipt in zip(outcomes, receipts, strict=True):
         if isinstance(receipt, BaseException):

@@ -125,7 +125,7 @@ async def submit(rt: Runtime, request: QueryRequest, requested_by: str) -> Query
         "requested_at": now,
         "updated_at": now,
     }
-    symbol = await rt.group_commit("queries.store", lambda rows: _store_many(rt, rows)).submit(row)
+    symbol = await rt.group_commit(_store_many).submit(row)
     if symbol is None:
         reason = "the person has no symbol yet: the query cannot go out"
         await rt.recorder.record(
@@ -324,7 +324,7 @@ async def _finish(
         "updated_at": now,
     }
     announced = QueryAnswered(query_id=facts.query_id, status=status, item_code=facts.item_code, provider=facts.provider)
-    if await rt.group_commit("queries.finish", lambda ends: _finish_many(rt, ends)).submit((end, announced)) and rt.ctx.relay is not None:
+    if await rt.group_commit(_finish_many).submit((end, announced)) and rt.ctx.relay is not None:
         rt.ctx.relay.wake()
 
 

@@ -78,7 +78,7 @@ class Runtime:
         self._tasks: set[asyncio.Task] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wakes: dict[str, asyncio.Event] = {}
-        self._groups: dict[str, GroupCommit] = {}
+        self._groups: dict[Callable, GroupCommit] = {}
 
     def _sign_key_statement(self) -> SignedKeyStatement:
         statement = KeyStatement(
@@ -99,12 +99,12 @@ class Runtime:
             self._recorder = Recorder(self.ctx.ledger)
         return self._recorder
 
-    def group_commit(self, name: str, write_many: Callable[[Sequence[Any]], Sequence[Any]]) -> GroupCommit:
-        """This server's group commit ``name`` (made on first use): concurrent queries share
-        the transaction of a batch instead of waiting for one each."""
-        group = self._groups.get(name)
+    def group_commit(self, write_many: Callable[[Runtime, Sequence[Any]], Sequence[Any]]) -> GroupCommit:
+        """The group commit of ``write_many(runtime, items)`` on this server (made on first use):
+        concurrent queries share the transaction of a batch instead of waiting for one each."""
+        group = self._groups.get(write_many)
         if group is None:
-            group = self._groups[name] = GroupCommit(write_many)
+            group = self._groups[write_many] = GroupCommit(lambda items: write_many(self, items))
         return group
 
     # -- the permitted-query list --------------------------------------------------------

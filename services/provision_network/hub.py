@@ -51,7 +51,7 @@ from shared.contracts.network import (
     intermediate_server,
 )
 from shared.crypto import SignatureMismatch, verify_document
-from shared.errors import Conflict, Forbidden, InvalidRequest, NotFound, Problem, Unavailable
+from shared.errors import Conflict, Forbidden, InvalidRequest, NotFound, Problem, Unavailable, returned
 from shared.ledger.recorder import Recorder
 from shared.models import utcnow
 from shared.pki import tls_files
@@ -196,9 +196,7 @@ class Hub:
 
     async def permit(self, caller_city: str, request: PermitRequest) -> SignedPermit:
         (result,) = await self.permit_many(caller_city, [request])
-        if isinstance(result, Problem):
-            raise result
-        return result
+        return returned(result)
 
     async def permit_many(self, caller_city: str, requests: list[PermitRequest]) -> list[SignedPermit | Problem]:
         """A permit or a refusal for each request, each with its record in the hub's ledger."""
@@ -215,7 +213,7 @@ class Hub:
             )
             for request, (_, serial, reason) in zip(requests, decisions, strict=True)
         ]
-        receipts = await asyncio.gather(*(self.recorder.record(r) for r in records), return_exceptions=True)
+        receipts = await self.recorder.record_each(records)
         unrecorded = [serial for (signed, serial, _), receipt in zip(decisions, receipts, strict=True) if signed and isinstance(receipt, BaseException)]
         if unrecorded:  # a permit without its record must never be honoured
             await asyncio.to_thread(self._revoke, unrecorded)
@@ -257,9 +255,7 @@ class Hub:
 
     async def relay(self, caller_city: str, sent: SentQuery) -> ProvisionOutcome:
         (result,) = await self.relay_many(caller_city, [sent])
-        if isinstance(result, Problem):
-            raise result
-        return result
+        return returned(result)
 
     async def relay_many(self, caller_city: str, sent: list[SentQuery]) -> list[ProvisionOutcome | Problem]:
         """Each query carried to its provider on the strength of its permit, and its outcome back
@@ -307,7 +303,7 @@ class Hub:
                 results[at] = result
 
         async def record_refusals() -> None:
-            receipts = await asyncio.gather(*(self.recorder.record(r) for r in refusals), return_exceptions=True)
+            receipts = await self.recorder.record_each(refusals)
             for at, receipt in zip(refused, receipts, strict=True):
                 serial = sent[at].permit.permit.serial_number
                 if isinstance(receipt, BaseException):

@@ -8,6 +8,8 @@ that fails is written not at all, and each of its callers gets the error.
 
 from __future__ import annotations
 
+import asyncio
+
 from shared.group_commit import GroupCommit
 from shared.ledger.records import ProvisionRecord
 from shared.ledger.store import AppendReceipt, Ledger
@@ -20,3 +22,8 @@ class Recorder:
 
     async def record(self, record: ProvisionRecord) -> AppendReceipt:
         return await self._batches.submit(record)
+
+    async def record_each(self, records: list[ProvisionRecord]) -> list[AppendReceipt | Exception]:
+        """Each record's receipt, or the error that kept it out: a caller deciding many queries
+        at once answers the recorded ones and fails only the others."""
+        return await asyncio.gather(*(self.record(r) for r in records), return_exceptions=True)

@@ -76,7 +76,7 @@ def test_a_call_may_fail_single_items_and_the_others_get_their_results():
     assert [str(results[1]), str(results[3])] == ["no 1", "no 3"]
 
 
-def test_up_to_in_flight_batches_run_at_once_and_the_rest_wait_for_the_next():
+def test_one_batch_is_on_its_way_at_a_time_and_what_comes_meanwhile_goes_together_in_the_next():
     running, most, batches = 0, 0, []
 
     async def call_many(items):
@@ -89,18 +89,17 @@ def test_up_to_in_flight_batches_run_at_once_and_the_rest_wait_for_the_next():
         return [item * 10 for item in items]
 
     async def scenario():
-        group = GroupCall(call_many, in_flight=2)
+        group = GroupCall(call_many)
         first = []
-        for n in range(2):  # each on its way alone before the next is asked
+        for n in range(2):  # the first on its way alone before the second is asked
             first.append(asyncio.create_task(group.submit(n)))
             await asyncio.sleep(0.01)
         later = [asyncio.create_task(group.submit(n)) for n in range(2, 7)]
         return await asyncio.gather(*first, *later)
 
     assert asyncio.run(scenario()) == [0, 10, 20, 30, 40, 50, 60]
-    assert most == 2
-    assert batches[:2] == [[0], [1]] and sorted(x for b in batches[2:] for x in b) == [2, 3, 4, 5, 6]
-    assert len(batches) == 3  # the five that came while two batches were out went together
+    assert most == 1
+    assert batches == [[0], [1, 2, 3, 4, 5, 6]]  # what came while the first was out went together
 
 
 def test_the_hub_client_sends_queries_in_one_line_per_provider_so_a_slow_provider_holds_up_only_its_own():
@@ -152,8 +151,7 @@ def test_callers_of_a_cancelled_batch_are_cancelled_rather_than_left_waiting():
         await started.wait()
         later = asyncio.create_task(group.submit(2))  # queued behind the batch on its way
         await asyncio.sleep(0)
-        for task in list(group._queues[asyncio.get_running_loop()].tasks):
-            task.cancel()
+        group._queues[asyncio.get_running_loop()].flusher.cancel()
         return await asyncio.gather(*waiting, later, return_exceptions=True)
 
     results = asyncio.run(scenario())
