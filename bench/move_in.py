@@ -18,9 +18,10 @@ database rows with the same code; the requester stores the records and announces
 answer on JetStream, and the caller reads them on the bus. No permit, no token or proof,
 no record in any ledger, no operation log, no encryption beyond TLS. Its HTTPS calls go
 through the services' own client (``shared.mtls_client``), batched as the intermediate
-server batches them (``GroupCall``), and it stores and ends its
-queries by group commit as the intermediate server does: neither the HTTP client nor
-batching is counted as the price, or the saving, of security.
+server batches them (``GroupCall``), it stores and ends its queries by group commit
+(``GroupCommit``, the same transaction line) and reads results asked together in one
+snapshot, as the intermediate server does: neither the HTTP client nor batching is counted
+as the price, or the saving, of security.
 
 Each path's figures carry ``cpu_ms_per_query``: the CPU each of its processes spent per query
 during the measured run, so that a change can be seen where it lands.
@@ -437,12 +438,12 @@ def _plain_provider_app(data_dir: Path, database_url: str | None):
     async def provide(request: Request) -> dict:
         asked = json.loads(await request.body())["queries"]
 
-        def read() -> list[list[dict]]:
-            with db.session() as session:
-                return [copies.records_of(session, SOKA, body["integrated_address_number"], body["item_code"]) for body in asked]
+        def read() -> dict[str, list[dict]]:  # one statement per batch, as the intermediate server reads
+            with db.reading() as session:
+                return copies.records_of_many(session, SOKA, asked[0]["item_code"], {body["integrated_address_number"] for body in asked})
 
         found = await asyncio.to_thread(read)
-        return {"results": [{"query_id": body["query_id"], "records": records} for body, records in zip(asked, found, strict=True)]}
+        return {"results": [{"query_id": body["query_id"], "records": found[body["integrated_address_number"]]} for body in asked]}
 
     return app
 
@@ -487,21 +488,22 @@ async def _plain_requester(data_dir: Path, database_url: str | None, nats_url: s
     js = nc.jetstream()
     tasks: set[asyncio.Task] = set()
 
-    def store_many(rows: list[dict]) -> list[None]:
-        with db.session() as session:
-            session.execute(insert(table), rows)
+    def store_many(session, rows: list[dict]) -> list[None]:
+        session.execute(insert(table), rows)
         return [None] * len(rows)
 
-    def finish_many(answers: list[tuple[str, list]]) -> list[None]:
-        with db.session() as session:
-            for query_id, records in answers:
-                session.execute(update(table).where(table.c.query_id == query_id).values(records=json.dumps(records, ensure_ascii=False), status="answered"))
+    def finish_many(session, answers: list[tuple[str, list]]) -> list[None]:
+        for query_id, records in answers:
+            session.execute(update(table).where(table.c.query_id == query_id).values(records=json.dumps(records, ensure_ascii=False), status="answered"))
         return [None] * len(answers)
 
-    def fetch(query_id: str) -> dict:
-        with db.session() as session:
-            row = session.execute(select(table.c.records, table.c.status).where(table.c.query_id == query_id)).one()
-        return {"status": row.status, "records": json.loads(row.records or "[]")}
+    def fetch_many(query_ids: list[str]) -> list[dict]:
+        with db.reading() as session:
+            rows = {row.query_id: row for row in session.execute(select(table.c.query_id, table.c.records, table.c.status).where(table.c.query_id.in_(query_ids)))}
+        return [{"status": rows[q].status, "records": json.loads(rows[q].records or "[]")} for q in query_ids]
+
+    async def read_many(query_ids: list[str]) -> list[dict]:
+        return await asyncio.to_thread(fetch_many, query_ids)
 
     async def relay_many(bodies: list[dict]) -> list[list]:
         payload = json.dumps({"queries": bodies}).encode()
@@ -511,8 +513,8 @@ async def _plain_requester(data_dir: Path, database_url: str | None, nats_url: s
         return [result["records"] for result in response.json()["results"]]
 
     # Batched as the intermediate server batches: the same calls and transactions per query.
-    stores, finishes = GroupCommit(store_many), GroupCommit(finish_many)
-    relayed = GroupCall(relay_many, MAX_BATCH)
+    stores, finishes = GroupCommit(db.engine, store_many), GroupCommit(db.engine, finish_many)
+    relayed, reads = GroupCall(relay_many, MAX_BATCH), GroupCall(read_many)
 
     async def dispatch(query_id: str, body: dict) -> None:
         records = await relayed.submit({**body, "query_id": query_id})
@@ -529,7 +531,7 @@ async def _plain_requester(data_dir: Path, database_url: str | None, nats_url: s
         await msg.respond(json.dumps({"query_id": query_id}).encode())
 
     async def on_result(msg) -> None:
-        await msg.respond(json.dumps(await asyncio.to_thread(fetch, json.loads(msg.data)["query_id"])).encode())
+        await msg.respond(json.dumps(await reads.submit(json.loads(msg.data)["query_id"])).encode())
 
     for _ in range(8):  # as the kernel's bus: several subscriptions in one queue group
         await nc.subscribe("plain.query", queue="plain", cb=on_query)

@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 from pathlib import Path
@@ -130,7 +131,10 @@ def public_key_bytes(mlkem: MLKEM768PublicKey, x25519: X25519PublicKey) -> bytes
     return mlkem.public_bytes(*raw) + x25519.public_bytes(*raw)
 
 
+@functools.lru_cache(maxsize=256)
 def public_key_from_bytes(data: bytes) -> hpke.MLKEM768X25519PublicKey:
+    """The key of its published form; kept, as a requester's key comes with each of its
+    queries and changes only when the requester renews it (parsing costs a third of a seal)."""
     if len(data) != MLKEM768_PUBLIC_LENGTH + X25519_PUBLIC_LENGTH:
         raise ValueError(f"a {SUITE_NAME} public key is {MLKEM768_PUBLIC_LENGTH + X25519_PUBLIC_LENGTH} bytes")
     return hpke.MLKEM768X25519PublicKey(

@@ -145,6 +145,18 @@ def insert_ignoring_conflicts(session: Session, table: Table, values: dict) -> b
     return session.execute(_insert_ignoring(dialect, table), values).first() is not None
 
 
+def insert_ignoring_conflicts_many(session: Session, table: Table, rows: list[dict], key: str) -> set:
+    """``insert_ignoring_conflicts`` of many rows in one statement: the ``key`` column's value
+    of each row that went in (rows must not repeat a key among themselves)."""
+    if not rows:
+        return set()
+    dialect = session.get_bind().dialect.name
+    insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}.get(dialect)
+    if insert is None:
+        raise NotImplementedError(f"no insert-or-ignore for {dialect}")
+    return set(session.execute(insert(table).on_conflict_do_nothing().returning(table.c[key]), rows).scalars())
+
+
 @functools.cache
 def _insert_ignoring(dialect: str, table: Table):
     """The statement, built once per table: only its parameters change from row to row."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 
 import structlog
@@ -22,13 +22,14 @@ from nats.errors import TimeoutError as NatsTimeout
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StorageType, StreamConfig
 from nats.js.errors import NotFoundError
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from shared.contracts import Event
 from shared.db import Database
 from shared.errors import Problem
+from shared.group_commit import GroupCommit
 from shared.models import InboxEntry, OutboxMessage, utcnow
 from shared.observability import Metrics
 
@@ -39,19 +40,30 @@ DUPLICATE_WINDOW = timedelta(minutes=10)
 
 
 _OUTBOX_INSERT = insert(OutboxMessage.__table__)
+_MARK_PUBLISHED = (
+    update(OutboxMessage.__table__)
+    .where(OutboxMessage.__table__.c.id.in_(bindparam("ids", expanding=True)))
+    .values(published_at=bindparam("published_at"))
+)
 
 
 def enqueue(session: Session, event: Event, city: str | None, payload: BaseModel) -> str:
     """Add ``payload`` to the outbox inside the caller's transaction; returns its message id."""
-    if not isinstance(payload, event.model):
-        raise TypeError(f"{event.key} carries {event.model.__name__}, not {type(payload).__name__}")
-    msg_id = uuid.uuid4().hex
-    # A plain insert: the row needs nothing of the ORM's unit of work, which would cost more than it.
-    session.execute(
-        _OUTBOX_INSERT,
-        {"msg_id": msg_id, "subject": event.subject(city), "stream": event.stream(city), "payload": payload.model_dump_json().encode(), "created_at": utcnow()},
-    )
-    return msg_id
+    return enqueue_many(session, event, city, [payload])[0]
+
+
+def enqueue_many(session: Session, event: Event, city: str | None, payloads: Sequence[BaseModel]) -> list[str]:
+    """``enqueue`` of each payload, in order, in one statement; returns their message ids."""
+    for payload in payloads:
+        if not isinstance(payload, event.model):
+            raise TypeError(f"{event.key} carries {event.model.__name__}, not {type(payload).__name__}")
+    if not payloads:
+        return []
+    subject, stream, now = event.subject(city), event.stream(city), utcnow()
+    rows = [{"msg_id": uuid.uuid4().hex, "subject": subject, "stream": stream, "payload": p.model_dump_json().encode(), "created_at": now} for p in payloads]
+    # A plain insert: the rows need nothing of the ORM's unit of work, which would cost more than it.
+    session.execute(_OUTBOX_INSERT, rows)
+    return [row["msg_id"] for row in rows]
 
 
 async def ensure_stream(js, owner: str, city: str | None, replicas: int = 1) -> str:
@@ -86,6 +98,7 @@ class OutboxRelay:
         self._batch = batch
         self._idle = idle_seconds
         self._wake = asyncio.Event()
+        self._marks: GroupCommit[list[int], None] = GroupCommit(db.engine, self._mark_published)
 
     def wake(self) -> None:
         """Call after committing an outbox row to publish it without waiting for the next poll."""
@@ -98,12 +111,15 @@ class OutboxRelay:
             .order_by(OutboxMessage.id)
             .limit(self._batch)
         )
-        with self._db.session() as session:
+        with self._db.reading() as session:  # a snapshot: it waits for no writer
             return [tuple(row) for row in session.execute(query)]
 
-    def _mark_published(self, ids: list[int]) -> None:
-        with self._db.session() as session:
-            session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(ids)).values(published_at=utcnow()))
+    @staticmethod
+    def _mark_published(session: Session, batches: Sequence[list[int]]) -> list[None]:
+        now = utcnow()
+        for ids in batches:
+            session.execute(_MARK_PUBLISHED, {"published_at": now, "ids": ids})
+        return [None] * len(batches)
 
     async def publish_pending(self) -> int:
         """Publish one batch; returns how many were stored.
@@ -129,7 +145,7 @@ class OutboxRelay:
                 break
             done.append(row_id)
         if done:
-            await asyncio.to_thread(self._mark_published, done)
+            await self._marks.submit(done)
         return len(done)
 
     async def run(self) -> None:

@@ -1,8 +1,9 @@
 """Many concurrent callers, one call per batch: ``GroupCall`` and its database form ``GroupCommit``.
 
 Each caller hands in one item and waits; items arriving while a batch is being handled go
-together into the next one, so concurrent requests share a transaction (``GroupCommit``) or
-a network round trip (``GroupCall``) instead of queueing for one each. Under light load a
+together into the next one, so concurrent requests share a network round trip
+(``GroupCall``) or a transaction (``GroupCommit``: every group commit of a database shares
+that database's one line) instead of queueing for one each. Under light load a
 batch holds one item and nothing waits for a timer. ``submit`` returns only once its
 batch is done: a group commit acknowledges nothing before it is durable. A batch that fails
 as a whole fails each of its callers with the error; a call may also fail single items by
@@ -14,7 +15,10 @@ from __future__ import annotations
 import asyncio
 import weakref
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
@@ -46,6 +50,13 @@ class GroupCall(Generic[Item, Result]):
         self._queues: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Queue] = weakref.WeakKeyDictionary()
 
     async def submit(self, item: Item) -> Result:
+        return await self._enqueue(item)
+
+    async def submit_many(self, items: Sequence[Item]) -> list[Result | BaseException]:
+        """Each item's result, or the exception that failed it (the items may share a batch)."""
+        return await asyncio.gather(*(self._enqueue(item) for item in items), return_exceptions=True)
+
+    def _enqueue(self, item: Item) -> asyncio.Future:
         loop = asyncio.get_running_loop()
         queue = self._queues.get(loop)
         if queue is None:
@@ -54,7 +65,7 @@ class GroupCall(Generic[Item, Result]):
         queue.pending.append((item, future))
         if queue.flusher is None:
             queue.flusher = loop.create_task(self._flush(queue))
-        return await future
+        return future
 
     async def _flush(self, queue: _Queue) -> None:
         try:
@@ -85,11 +96,80 @@ class GroupCall(Generic[Item, Result]):
             queue.flusher = None
 
 
-class GroupCommit(GroupCall[Item, Result]):
-    """One transaction per batch: ``write_many`` runs in a worker thread, one batch at a time."""
+class GroupCommit(Generic[Item, Result]):
+    """``write_many(session, items)`` in its database's transaction line: whatever any group
+    commit of that database has waiting when a transaction starts goes into it.
 
-    def __init__(self, write_many: Callable[[Sequence[Item]], Sequence[Result]], max_batch: int = MAX_BATCH) -> None:
-        async def in_thread(items: list[Item]) -> Sequence[Result]:
-            return await asyncio.to_thread(write_many, items)
+    On SQLite every write takes the file's one write lock anyway, so separate lines would
+    only queue behind each other; one line makes one transaction (one ``BEGIN``, one
+    ``COMMIT`` and its sync, one hand-off to a worker thread) of what several would make.
+    ``write_many`` must not commit: the line commits once all its writers have run. If the
+    shared transaction fails, each writer runs again in a transaction of its own, so that one
+    writer's failure fails its own callers only.
+    """
 
-        super().__init__(in_thread, max_batch)
+    def __init__(self, engine: Engine, write_many: Callable[[Session, Sequence[Item]], Sequence[Result]]) -> None:
+        self._line = transaction_line(engine)
+        self._write_many = write_many
+
+    async def submit(self, item: Item) -> Result:
+        return await self._line.submit((self._write_many, item))
+
+    async def submit_many(self, items: Sequence[Item]) -> list[Result | BaseException]:
+        return await self._line.submit_many([(self._write_many, item) for item in items])
+
+
+Writer = Callable[[Session, Sequence[Any]], Sequence[Any]]
+
+
+class TransactionLine(GroupCall[tuple[Writer, Any], Any]):
+    """The one line of group commits of an engine (``transaction_line``)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+
+        async def in_thread(items: list[tuple[Writer, Any]]) -> Sequence[Any]:
+            return await asyncio.to_thread(self._write_all, items)
+
+        super().__init__(in_thread)
+
+    def _write_all(self, items: list[tuple[Writer, Any]]) -> list[Any]:
+        by_writer: dict[Writer, list[int]] = {}
+        for at, (writer, _) in enumerate(items):
+            by_writer.setdefault(writer, []).append(at)
+        results: list[Any] = [None] * len(items)
+        try:
+            with self._sessions.begin() as session:
+                for writer, positions in by_writer.items():
+                    self._run(session, writer, positions, items, results)
+            return results
+        except Exception:
+            if len(by_writer) == 1:
+                raise
+        for writer, positions in by_writer.items():  # each alone: a failure fails its own callers
+            try:
+                with self._sessions.begin() as session:
+                    self._run(session, writer, positions, items, results)
+            except Exception as exc:
+                for at in positions:
+                    results[at] = exc
+        return results
+
+    @staticmethod
+    def _run(session: Session, writer: Writer, positions: list[int], items: list[tuple[Writer, Any]], results: list[Any]) -> None:
+        written = writer(session, [items[at][1] for at in positions])
+        if len(written) != len(positions):
+            raise ValueError(f"{len(written)} results for a batch of {len(positions)}")
+        for at, result in zip(positions, written, strict=True):
+            results[at] = result
+
+
+_LINES: weakref.WeakKeyDictionary[Engine, TransactionLine] = weakref.WeakKeyDictionary()
+
+
+def transaction_line(engine: Engine) -> TransactionLine:
+    """The transaction line of ``engine`` (made on first use, one per engine)."""
+    line = _LINES.get(engine)
+    if line is None:
+        line = _LINES[engine] = TransactionLine(engine)
+    return line

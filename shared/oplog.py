@@ -14,10 +14,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
 
 from shared.db import Database
 from shared.group_commit import GroupCommit
 from shared.models import OperationLogEntry, utcnow
+
+_INSERT = insert(OperationLogEntry.__table__)  # a plain insert: the ORM adds nothing here but cost
 
 
 @dataclass(frozen=True)
@@ -35,7 +38,7 @@ class Actor:
 class OperationLog:
     def __init__(self, db: Database) -> None:
         self._db = db
-        self._batches: GroupCommit[dict, None] = GroupCommit(self._insert_many)
+        self._batches: GroupCommit[dict, None] = GroupCommit(db.engine, self._insert_in)
 
     @staticmethod
     def _row(actor: Actor, channel: str, operation: str, outcome: str, person_key: str | None, request_id: str | None, detail: str | None) -> dict:
@@ -51,9 +54,9 @@ class OperationLog:
             "detail": detail,
         }
 
-    def _insert_many(self, rows: Sequence[dict]) -> list[None]:
-        with self._db.session() as session:
-            session.execute(insert(OperationLogEntry), list(rows))
+    @staticmethod
+    def _insert_in(session: Session, rows: Sequence[dict]) -> list[None]:
+        session.execute(_INSERT, list(rows))
         return [None] * len(rows)
 
     def record(
@@ -67,7 +70,8 @@ class OperationLog:
         detail: str | None = None,
     ) -> None:
         """Write one entry now, in its own transaction (for callers outside an event loop)."""
-        self._insert_many([self._row(actor, channel, operation, outcome, person_key, request_id, detail)])
+        with self._db.session() as session:
+            self._insert_in(session, [self._row(actor, channel, operation, outcome, person_key, request_id, detail)])
 
     async def write(
         self,

@@ -72,7 +72,7 @@ def query_result(ctx: ServiceContext):
     rt = runtime_of(ctx)
 
     async def handle(request: QueryResultRequest, caller: Caller) -> QueryResult:
-        return await asyncio.to_thread(querying.result, rt, request.query_id, caller.principal.service)
+        return await querying.result_soon(rt, request.query_id, caller.principal.service)
 
     return handle
 

@@ -17,6 +17,8 @@ it leaves (M28).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -43,8 +45,9 @@ from shared.contracts.network import (
     intermediate_server,
 )
 from shared.crypto import SUITE_NAME, SignatureMismatch, b64decode, b64encode, seal, verify_document
-from shared.db import insert_ignoring_conflicts
+from shared.db import insert_ignoring_conflicts_many
 from shared.errors import Conflict, InvalidRequest, NotFound, Problem, returned
+from shared.ledger import ProvisionRecord
 from shared.models import as_utc, utcnow
 
 log = structlog.get_logger("renkei.intermediate_server.provide")
@@ -106,48 +109,75 @@ def _signed_by_its_server(rt: Runtime, signed: SignedKeyStatement) -> bool:
     return True
 
 
-def decide(rt: Runtime, session: Session, rows: list[PermittedQuery], routed: RoutedQuery, received_at: datetime) -> Decision:
-    """Check (against ``rows``, this city's copy of the list), claim the permit, and find what
-    to answer, in the caller's transaction."""
-    signed = routed.permit
-    permit = signed.permit
-    refusal = check_permit(rt, signed, received_at)
-    row = permitted.find(rows, permit.requester, permit.provider, permit.affair_code, permit.procedure_code, permit.item_code)
-    if refusal is None and row is None:
-        refusal = "not on this city's copy of the permitted-query list" if rows else "this city holds no copy of the permitted-query list yet"
-    person = symbols.person_of(session, rt.tenant, routed.provider_symbol)
-    person_key = person or routed.provider_symbol
-    if refusal is not None:
-        return Decision(person_key, refusal=refusal)
-    first_use = insert_ignoring_conflicts(
-        session,
-        UsedPermit.__table__,
-        {"tenant": rt.tenant, "serial_number": permit.serial_number, "query_id": permit.query_id, "requester": permit.requester, "received_at": received_at},
-    )
-    if not first_use:
-        return Decision(person_key, refusal="the permit has already been used")
-    if person is None:
-        return Decision(person_key, refusal="no person of this city has that symbol")
-    if subject_requests.is_suspended(session, rt.tenant, person):  # M34: provided again only once lifted
-        return Decision(person_key, refusal=subject_requests.SUSPENDED)
-    if not row.auto_response:
-        session.add(
-            ReviewItem(
-                tenant=rt.tenant,
-                serial_number=permit.serial_number,
-                query_id=permit.query_id,
-                requester=permit.requester,
-                affair_code=permit.affair_code,
-                procedure_code=permit.procedure_code,
-                item_code=permit.item_code,
-                integrated_address_number=person,
-                permit=signed.model_dump_json(),
-                state="waiting",
-                received_at=received_at,
+def decide_many(rt: Runtime, session: Session, rows: list[PermittedQuery], asked: Sequence[tuple[RoutedQuery, datetime]]) -> list[Decision]:
+    """Check each query (against ``rows``, this city's copy of the list), claim its permit, and
+    find what to answer, in the caller's transaction. Each query is decided on its own, in
+    this order; what a batch looks up is looked up in one statement per kind."""
+    persons = symbols.persons_of(session, rt.tenant, {routed.provider_symbol for routed, _ in asked})
+    checked: list[tuple[str | None, PermittedQuery | None]] = []
+    for routed, received_at in asked:
+        permit = routed.permit.permit
+        refusal = check_permit(rt, routed.permit, received_at)
+        row = permitted.find(rows, permit.requester, permit.provider, permit.affair_code, permit.procedure_code, permit.item_code)
+        if refusal is None and row is None:
+            refusal = "not on this city's copy of the permitted-query list" if rows else "this city holds no copy of the permitted-query list yet"
+        checked.append((refusal, row))
+    # The insert is the claim: a serial number goes in once, here or in any earlier request;
+    # a second copy of a permit in the same batch is a replay of the first.
+    claims: dict[str, dict] = {}
+    for (routed, received_at), (refusal, _) in zip(asked, checked, strict=True):
+        permit = routed.permit.permit
+        if refusal is None and permit.serial_number not in claims:
+            claims[permit.serial_number] = {"tenant": rt.tenant, "serial_number": permit.serial_number, "query_id": permit.query_id, "requester": permit.requester, "received_at": received_at}
+    claimed = insert_ignoring_conflicts_many(session, UsedPermit.__table__, list(claims.values()), "serial_number")
+    suspended = subject_requests.suspended_among(session, rt.tenant, {persons[r.provider_symbol] for r, _ in asked if r.provider_symbol in persons})
+    decisions: list[Decision] = []
+    for (routed, received_at), (refusal, row) in zip(asked, checked, strict=True):
+        signed, permit = routed.permit, routed.permit.permit
+        person = persons.get(routed.provider_symbol)
+        person_key = person or routed.provider_symbol
+        if refusal is None and permit.serial_number not in claimed:
+            refusal = "the permit has already been used"
+        claimed.discard(permit.serial_number)  # its first copy only
+        if refusal is None and person is None:
+            refusal = "no person of this city has that symbol"
+        if refusal is None and person in suspended:  # M34: provided again only once lifted
+            refusal = subject_requests.SUSPENDED
+        if refusal is not None:
+            decisions.append(Decision(person_key, refusal=refusal))
+        elif not row.auto_response:
+            session.add(
+                ReviewItem(
+                    tenant=rt.tenant,
+                    serial_number=permit.serial_number,
+                    query_id=permit.query_id,
+                    requester=permit.requester,
+                    affair_code=permit.affair_code,
+                    procedure_code=permit.procedure_code,
+                    item_code=permit.item_code,
+                    integrated_address_number=person,
+                    permit=signed.model_dump_json(),
+                    state="waiting",
+                    received_at=received_at,
+                )
             )
-        )
-        return Decision(person_key, held=True)
-    return Decision(person_key, records=copies.records_of(session, rt.tenant, person, permit.item_code))
+            decisions.append(Decision(person_key, held=True))
+        else:
+            decisions.append(Decision(person_key, records=[]))
+    _fill_records(rt, session, asked, decisions)
+    return decisions
+
+
+def _fill_records(rt: Runtime, session: Session, asked: Sequence[tuple[RoutedQuery, datetime]], decisions: list[Decision]) -> None:
+    """The records of each query to answer now, read per item in one statement."""
+    wanted: dict[str, list[int]] = {}
+    for at, ((routed, _), decision) in enumerate(zip(asked, decisions, strict=True)):
+        if decision.records is not None:
+            wanted.setdefault(routed.permit.permit.item_code, []).append(at)
+    for item_code, positions in wanted.items():
+        found = copies.records_of_many(session, rt.tenant, item_code, {decisions[at].person_key for at in positions})
+        for at in positions:
+            decisions[at] = dataclasses.replace(decisions[at], records=found[decisions[at].person_key])
 
 
 def seal_answer(public_key: str, key_id: str, serial: str, query_id: str, item_code: str, records: list[dict]) -> SealedAnswer:
@@ -162,21 +192,36 @@ def _sealed_for(signed: SignedPermit, records: list[dict]) -> SealedAnswer:
     return seal_answer(statement.public_key, statement.key_id, permit.serial_number, permit.query_id, permit.item_code, records)
 
 
-def _answer_many(rt: Runtime, routed: list[RoutedQuery], received_at: datetime) -> list[tuple[Decision, SealedAnswer | None]]:
-    """Each query decided on its own, the permits claimed in one transaction; then the
-    answers sealed (after the commit: nothing is sealed for a claim that did not last)."""
-    rows = rt.list_rows()  # read before the transaction: it may need a session of its own
-    with rt.ctx.db.session() as session:
-        decisions = [decide(rt, session, rows, query, received_at) for query in routed]
-    answered: list[tuple[Decision, SealedAnswer | None]] = []
-    for query, decision in zip(routed, decisions, strict=True):
+def _provide_in(rt: Runtime, session: Session, asked: Sequence[tuple[RoutedQuery, datetime]]) -> list[tuple[ProvisionOutcome, ProvisionRecord]]:
+    """Each query decided on its own (its permit claimed), its answer sealed and its outcome
+    recorded, all in one transaction: a claim, its answer and its record stand or fall
+    together, and nothing sealed leaves unless they stood."""
+    answered = []
+    for (query, received_at), decision in zip(asked, decide_many(rt, session, rt.list_rows(), asked), strict=True):
+        permit = query.permit.permit
         sealed = None
         if decision.refusal is None and not decision.held:
             try:
                 sealed = _sealed_for(query.permit, decision.records or [])
             except ValueError as exc:  # e.g. a requester key that is not a key: this query is refused, not the batch
                 decision = Decision(decision.person_key, refusal=f"the answer could not be sealed to the requester's key ({type(exc).__name__})")
-        answered.append((decision, sealed))
+        fields = {
+            "requester": permit.requester,
+            "affair_code": permit.affair_code,
+            "procedure_code": permit.procedure_code,
+            "item_code": permit.item_code,
+            "serial_number": permit.serial_number,
+            "requested_at": received_at,
+            "person_key": decision.person_key,
+        }
+        outcome = {"serial_number": permit.serial_number, "query_id": permit.query_id}
+        if decision.refusal is not None:
+            answered.append((ProvisionOutcome(**outcome, status="refused", refusal_reason=decision.refusal), provision_record(rt.tenant, **fields, outcome="refused", refusal_reason=decision.refusal)))
+        elif decision.held:
+            answered.append((ProvisionOutcome(**outcome, status="held"), provision_record(rt.tenant, **fields, outcome="held_for_review")))
+        else:
+            answered.append((ProvisionOutcome(**outcome, status="provided", answer=sealed), provision_record(rt.tenant, **fields, outcome="provided", provided_at=utcnow())))
+    rt.ledger.append_in(session, [record for _, record in answered])
     return answered
 
 
@@ -189,37 +234,16 @@ async def provide_many(rt: Runtime, routed: list[RoutedQuery]) -> list[Provision
     """The outcome of each routed query, each recorded before it leaves (a query whose record
     could not be written gets a problem instead: nothing leaves unrecorded)."""
     received = utcnow()
-    answered = await asyncio.to_thread(_answer_many, rt, routed, received)
-    records, outcomes = [], []
-    for query, (decision, sealed) in zip(routed, answered, strict=True):
-        permit = query.permit.permit
-        fields = {
-            "requester": permit.requester,
-            "affair_code": permit.affair_code,
-            "procedure_code": permit.procedure_code,
-            "item_code": permit.item_code,
-            "serial_number": permit.serial_number,
-            "requested_at": received,
-            "person_key": decision.person_key,
-        }
-        outcome = {"serial_number": permit.serial_number, "query_id": permit.query_id}
-        if decision.refusal is not None:
-            records.append(provision_record(rt.tenant, **fields, outcome="refused", refusal_reason=decision.refusal))
-            outcomes.append(ProvisionOutcome(**outcome, status="refused", refusal_reason=decision.refusal))
-        elif decision.held:
-            records.append(provision_record(rt.tenant, **fields, outcome="held_for_review"))
-            outcomes.append(ProvisionOutcome(**outcome, status="held"))
-        else:
-            records.append(provision_record(rt.tenant, **fields, outcome="provided", provided_at=utcnow()))
-            outcomes.append(ProvisionOutcome(**outcome, status="provided", answer=sealed))
-    receipts = await rt.recorder.record_each(records)
+    answered = await rt.group_commit(_provide_in).submit_many([(query, received) for query in routed])
+    rt.ledger.observed([a[1] for a in answered if not isinstance(a, BaseException)])
     results: list[ProvisionOutcome | Problem] = []
-    for outcome, receipt in zip(outcomes, receipts, strict=True):
-        if isinstance(receipt, BaseException):
-            log.error("provision record not written", serial_number=outcome.serial_number, error=repr(receipt))
-            results.append(Problem("the provision could not be recorded", serial_number=outcome.serial_number))
+    for query, result in zip(routed, answered, strict=True):
+        if isinstance(result, BaseException):
+            serial = query.permit.permit.serial_number
+            log.error("provision not decided or not recorded", serial_number=serial, error=repr(result))
+            results.append(Problem("the provision could not be recorded", serial_number=serial))
         else:
-            results.append(outcome)
+            results.append(result[0])
     return results
 
 

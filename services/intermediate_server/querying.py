@@ -25,6 +25,7 @@ from datetime import datetime
 import structlog
 from pydantic import ValidationError
 from sqlalchemy import bindparam, select, update
+from sqlalchemy.orm import Session
 
 from services.intermediate_server import symbols
 from services.intermediate_server.models import QueryRow
@@ -46,8 +47,9 @@ from shared.contracts.network import (
     check_records,
 )
 from shared.crypto import OpenError, b64decode
-from shared.errors import Conflict, NotFound, Problem, Unavailable
-from shared.events import enqueue
+from shared.errors import Conflict, NotFound, Problem, Unavailable, returned
+from shared.events import enqueue_many
+from shared.ledger import ProvisionRecord
 from shared.models import as_utc, utcnow
 
 log = structlog.get_logger("renkei.intermediate_server.query")
@@ -87,25 +89,29 @@ class QueryFacts:
 _QUERIES = QueryRow.__table__
 _FINISH = (
     update(_QUERIES)
-    .where(_QUERIES.c.tenant == bindparam("tenant_"), _QUERIES.c.query_id == bindparam("query_id_"), _QUERIES.c.status.not_in(FINAL_STATUSES))
+    # One statement for a batch's ends: the guard is spelt without IN, which cannot run per row.
+    .where(_QUERIES.c.tenant == bindparam("tenant_"), _QUERIES.c.query_id == bindparam("query_id_"), *(_QUERIES.c.status != status for status in FINAL_STATUSES))
     .values({name: bindparam(name) for name in ("status", "serial_number", "records", "refusal_reason", "answered_at", "finished_at", "updated_at")})
 )
-_RESULT = select(_QUERIES).where(_QUERIES.c.tenant == bindparam("tenant"), _QUERIES.c.query_id == bindparam("query_id"))
+_OPEN = (
+    select(_QUERIES.c.query_id)
+    .where(_QUERIES.c.tenant == bindparam("tenant"), _QUERIES.c.query_id.in_(bindparam("query_ids", expanding=True)), _QUERIES.c.status.not_in(FINAL_STATUSES))
+    .with_for_update()
+)
+_INSERT = _QUERIES.insert()
+_RESULTS = select(_QUERIES).where(_QUERIES.c.tenant == bindparam("tenant"), _QUERIES.c.query_id.in_(bindparam("query_ids", expanding=True)))
 
 
 # --- 1. submit ------------------------------------------------------------------------
 
 
-def _store_many(rt: Runtime, rows: Sequence[dict]) -> list[str | None]:
+def _store_many(rt: Runtime, session: Session, rows: Sequence[dict]) -> list[str | None]:
     """Each query stored as pending if its person has a symbol: the symbol (or None) for each."""
-    found: list[str | None] = []
-    with rt.ctx.db.session() as session:
-        for row in rows:
-            symbol = symbols.symbol_of(session, rt.tenant, row["integrated_address_number"])
-            if symbol is not None:
-                session.execute(_QUERIES.insert(), row)
-            found.append(symbol)
-    return found
+    linked = symbols.symbols_of(session, rt.tenant, {row["integrated_address_number"] for row in rows})
+    stored = [row for row in rows if row["integrated_address_number"] in linked]
+    if stored:
+        session.execute(_INSERT, stored)
+    return [linked.get(row["integrated_address_number"]) for row in rows]
 
 
 async def submit(rt: Runtime, request: QueryRequest, requested_by: str) -> QueryAccepted:
@@ -273,19 +279,18 @@ async def conclude(rt: Runtime, facts: QueryFacts, serial_number: str, outcome: 
 
 
 async def _conclude(rt: Runtime, facts: QueryFacts, serial: str, records: list[dict] | None, reason: str | None, status: str) -> None:
+    """The answer's arrival recorded, and the query ended, in one transaction."""
     received = utcnow()
-    await rt.recorder.record(
-        answer_record(
-            rt.tenant,
-            **facts.codes(),
-            serial_number=serial,
-            requested_at=facts.requested_at,
-            received_at=received,
-            person_key=facts.integrated_address_number,
-            refusal_reason=reason[:500] if reason else None,
-        )
+    record = answer_record(
+        rt.tenant,
+        **facts.codes(),
+        serial_number=serial,
+        requested_at=facts.requested_at,
+        received_at=received,
+        person_key=facts.integrated_address_number,
+        refusal_reason=reason[:500] if reason else None,
     )
-    await _finish(rt, facts, status, serial_number=serial, records=records, refusal_reason=reason, at=received)
+    await _finish(rt, facts, status, serial_number=serial, records=records, refusal_reason=reason, at=received, record=record)
 
 
 async def _hold(rt: Runtime, facts: QueryFacts, serial: str) -> None:
@@ -309,8 +314,9 @@ async def _finish(
     records: list[dict] | None = None,
     refusal_reason: str | None = None,
     at: datetime | None = None,
+    record: ProvisionRecord | None = None,
 ) -> None:
-    """Store the query's end with the event announcing it, in one transaction."""
+    """Store the query's end with the event announcing it (and ``record``), in one transaction."""
     now = at or utcnow()
     end = {
         "tenant_": rt.tenant,
@@ -324,21 +330,33 @@ async def _finish(
         "updated_at": now,
     }
     announced = QueryAnswered(query_id=facts.query_id, status=status, item_code=facts.item_code, provider=facts.provider)
-    if await rt.group_commit(_finish_many).submit((end, announced)) and rt.ctx.relay is not None:
+    announced_now = await rt.group_commit(_finish_many).submit((end, announced, record))
+    if record is not None:
+        rt.ledger.observed([record])
+    if announced_now and rt.ctx.relay is not None:
         rt.ctx.relay.wake()
 
 
-def _finish_many(rt: Runtime, ends: Sequence[tuple[dict, QueryAnswered]]) -> list[bool]:
-    """Each query's end stored (unless it had ended already) with the event announcing it:
-    whether it was, for each."""
-    event = QUERY_ANSWERED.key in rt.ctx.registry.events
-    changed: list[bool] = []
-    with rt.ctx.db.session() as session:
-        for end, announced in ends:
-            changed.append(bool(session.execute(_FINISH, end).rowcount))
-            if changed[-1] and event:
-                enqueue(session, QUERY_ANSWERED, rt.tenant, announced)
-    return [c and event for c in changed]
+def _finish_many(rt: Runtime, session: Session, ends: Sequence[tuple[dict, QueryAnswered, ProvisionRecord | None]]) -> list[bool]:
+    """Each query's end stored (unless it had ended already) with the event announcing it, and
+    its record appended: whether the event was, for each."""
+    records = [record for _, _, record in ends if record is not None]
+    if records:
+        rt.ledger.append_in(session, records)
+    # The queries not ended yet, locked until the end of this transaction (on SQLite the
+    # transaction holds the write lock from its start).
+    ending = set(session.execute(_OPEN, {"tenant": rt.tenant, "query_ids": [end["query_id_"] for end, _, _ in ends]}).scalars())
+    changed = []
+    for end, _, _ in ends:
+        changed.append(end["query_id_"] in ending)
+        ending.discard(end["query_id_"])  # the first of two ends of one query is its end
+    ended = [(end, announced) for (end, announced, _), change in zip(ends, changed, strict=True) if change]
+    if ended:
+        session.execute(_FINISH, [end for end, _ in ended])
+    if QUERY_ANSWERED.key not in rt.ctx.registry.events:
+        return [False] * len(ends)
+    enqueue_many(session, QUERY_ANSWERED, rt.tenant, [announced for _, announced in ended])
+    return changed
 
 
 # --- answers arriving later, and reading results ----------------------------------------
@@ -358,21 +376,40 @@ async def receive(rt: Runtime, outcome: ProvisionOutcome) -> None:
 
 def result(rt: Runtime, query_id: str, requested_by: str | None) -> QueryResult:
     """The query's state and, once answered, its records; ``requested_by`` limits it to its asker."""
+    return returned(results_of(rt, [(query_id, requested_by)])[0])
+
+
+async def result_soon(rt: Runtime, query_id: str, requested_by: str | None) -> QueryResult:
+    """``result``, read in one snapshot with those asked meanwhile (``Runtime.results``)."""
+    return await rt.results.submit((query_id, requested_by))
+
+
+def results_of(rt: Runtime, asked: Sequence[tuple[str, str | None]]) -> list[QueryResult | Problem]:
+    """``result`` of each (query id, asker), read in one snapshot."""
     with rt.ctx.db.reading() as session:
-        row = session.execute(_RESULT, {"tenant": rt.tenant, "query_id": query_id}).first()
+        rows = {row.query_id: row for row in session.execute(_RESULTS, {"tenant": rt.tenant, "query_ids": list({q for q, _ in asked})})}
+    found: list[QueryResult | Problem] = []
+    for query_id, requested_by in asked:
+        row = rows.get(query_id)
         if row is None or (requested_by is not None and row.requested_by != requested_by):
-            raise NotFound("no such query (it may have been deleted after its retention period)")
-        return QueryResult(
-            query_id=row.query_id,
-            integrated_address_number=row.integrated_address_number,
-            provider=row.provider,
-            affair_code=row.affair_code,
-            procedure_code=row.procedure_code,
-            item_code=row.item_code,
-            status=row.status,
-            serial_number=row.serial_number,
-            records=json.loads(row.records) if row.records is not None else None,
-            refusal_reason=row.refusal_reason,
-            requested_at=as_utc(row.requested_at),
-            answered_at=as_utc(row.answered_at),
-        )
+            found.append(NotFound("no such query (it may have been deleted after its retention period)"))
+        else:
+            found.append(_result_of(row))
+    return found
+
+
+def _result_of(row) -> QueryResult:
+    return QueryResult(
+        query_id=row.query_id,
+        integrated_address_number=row.integrated_address_number,
+        provider=row.provider,
+        affair_code=row.affair_code,
+        procedure_code=row.procedure_code,
+        item_code=row.item_code,
+        status=row.status,
+        serial_number=row.serial_number,
+        records=json.loads(row.records) if row.records is not None else None,
+        refusal_reason=row.refusal_reason,
+        requested_at=as_utc(row.requested_at),
+        answered_at=as_utc(row.answered_at),
+    )

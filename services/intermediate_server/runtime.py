@@ -19,6 +19,7 @@ from typing import Any
 
 import structlog
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from services.intermediate_server import permitted
 from services.intermediate_server.config import Settings
@@ -30,13 +31,15 @@ from shared.contracts.network import (
     KEY_STATEMENT_LABEL,
     KeyStatement,
     PermittedQuery,
+    QueryResult,
     Registration,
     SignedKeyStatement,
     SignedPermittedList,
 )
 from shared.crypto import SUITE_NAME, AnswerKeyPair, sign_document
 from shared.errors import Unavailable
-from shared.group_commit import GroupCommit
+from shared.group_commit import GroupCall, GroupCommit
+from shared.ledger import Ledger
 from shared.ledger.recorder import Recorder
 from shared.models import utcnow
 from shared.pki import tls_files
@@ -79,6 +82,8 @@ class Runtime:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wakes: dict[str, asyncio.Event] = {}
         self._groups: dict[Callable, GroupCommit] = {}
+        # Results asked while a read is on its way are read together in the next snapshot.
+        self.results: GroupCall[tuple[str, str | None], QueryResult] = GroupCall(self._read_results)
 
     def _sign_key_statement(self) -> SignedKeyStatement:
         statement = KeyStatement(
@@ -99,12 +104,24 @@ class Runtime:
             self._recorder = Recorder(self.ctx.ledger)
         return self._recorder
 
-    def group_commit(self, write_many: Callable[[Runtime, Sequence[Any]], Sequence[Any]]) -> GroupCommit:
-        """The group commit of ``write_many(runtime, items)`` on this server (made on first use):
-        concurrent queries share the transaction of a batch instead of waiting for one each."""
+    async def _read_results(self, asked: list[tuple[str, str | None]]) -> list:
+        from services.intermediate_server.querying import results_of
+
+        return await asyncio.to_thread(results_of, self, asked)
+
+    @property
+    def ledger(self) -> Ledger:
+        if self.ctx.ledger is None:
+            raise Unavailable("the ledger is not open yet")
+        return self.ctx.ledger
+
+    def group_commit(self, write_many: Callable[[Runtime, Session, Sequence[Any]], Sequence[Any]]) -> GroupCommit:
+        """The group commit of ``write_many(runtime, session, items)`` on this server (made on
+        first use): concurrent queries share the transaction of a batch instead of waiting for
+        one each, and share it with the server's other writes (``shared.group_commit``)."""
         group = self._groups.get(write_many)
         if group is None:
-            group = self._groups[write_many] = GroupCommit(lambda items: write_many(self, items))
+            group = self._groups[write_many] = GroupCommit(self.ctx.db.engine, lambda session, items: write_many(self, session, items))
         return group
 
     # -- the permitted-query list --------------------------------------------------------
@@ -112,7 +129,7 @@ class Runtime:
     def list_rows(self) -> list[PermittedQuery]:
         """This tenant's copy of the list (empty until the hub's signed list has been received)."""
         if self._list is None:
-            with self.ctx.db.session() as session:
+            with self.ctx.db.reading() as session:  # a snapshot: callers may hold a write transaction
                 self._list = permitted.load(session, self.tenant)
         return list(self._list.document.rows) if self._list else []
 

@@ -10,10 +10,12 @@ integrated address number. What a decision does:
   (副本) follows from there; the request and its decision are the record of it;
 - suspension: while an accepted suspension stands, this city provides none of the person's
   information: every query about them is refused with that reason and recorded as refused
-  (``providing.decide``), until the officer lifts it.
+  (``providing.decide_many``), until the officer lifts it.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
@@ -62,22 +64,30 @@ def of_person(session: Session, tenant: str, number: str) -> list[SubjectRequest
 
 _requests = SubjectRequest.__table__
 #: Built once: every provision asks it, and only the parameters change.
-_STANDING_SUSPENSION = (
-    select(_requests.c.id)
+_STANDING_SUSPENSIONS = (
+    select(_requests.c.integrated_address_number)
     .where(
         _requests.c.tenant == bindparam("tenant"),
-        _requests.c.integrated_address_number == bindparam("number"),
+        _requests.c.integrated_address_number.in_(bindparam("numbers", expanding=True)),
         _requests.c.kind == "suspension",
         _requests.c.state == "accepted",
         _requests.c.lifted_at.is_(None),
     )
-    .limit(1)
+    .distinct()
 )
 
 
 def is_suspended(session: Session, tenant: str, number: str) -> bool:
     """Whether an accepted suspension of use stands for the person."""
-    return session.execute(_STANDING_SUSPENSION, {"tenant": tenant, "number": number}).first() is not None
+    return number in suspended_among(session, tenant, [number])
+
+
+def suspended_among(session: Session, tenant: str, numbers: Iterable[str]) -> set[str]:
+    """Those of the people for whom an accepted suspension of use stands (one statement)."""
+    asked = list(numbers)
+    if not asked:
+        return set()
+    return set(session.execute(_STANDING_SUSPENSIONS, {"tenant": tenant, "numbers": asked}).scalars())
 
 
 def view(row: SubjectRequest) -> SubjectRequestView:

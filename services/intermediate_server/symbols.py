@@ -10,6 +10,8 @@ and dropping the request in one transaction.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
@@ -81,14 +83,34 @@ def note_failure(session: Session, tenant: str, numbers: list[str], error: str) 
 
 # Built once: every query and every provision looks a symbol up.
 _links = SymbolLink.__table__
-_SYMBOL_OF = select(_links.c.symbol).where(_links.c.tenant == bindparam("tenant"), _links.c.integrated_address_number == bindparam("number"))
-_PERSON_OF = select(_links.c.integrated_address_number).where(_links.c.tenant == bindparam("tenant"), _links.c.symbol == bindparam("symbol"))
+_SYMBOLS_OF = select(_links.c.integrated_address_number, _links.c.symbol).where(
+    _links.c.tenant == bindparam("tenant"), _links.c.integrated_address_number.in_(bindparam("numbers", expanding=True))
+)
+_PERSONS_OF = select(_links.c.symbol, _links.c.integrated_address_number).where(
+    _links.c.tenant == bindparam("tenant"), _links.c.symbol.in_(bindparam("symbols", expanding=True))
+)
 
 
 def symbol_of(session: Session, tenant: str, integrated_address_number: str) -> str | None:
-    return session.execute(_SYMBOL_OF, {"tenant": tenant, "number": integrated_address_number}).scalar()
+    return symbols_of(session, tenant, [integrated_address_number]).get(integrated_address_number)
+
+
+def symbols_of(session: Session, tenant: str, numbers: Iterable[str]) -> dict[str, str]:
+    """``symbol_of`` each person, in one statement: the numbers linked here, with their symbols."""
+    asked = list(numbers)
+    if not asked:
+        return {}
+    return {number: symbol for number, symbol in session.execute(_SYMBOLS_OF, {"tenant": tenant, "numbers": asked})}
 
 
 def person_of(session: Session, tenant: str, symbol: str) -> str | None:
     """The integrated address number this tenant links to ``symbol``."""
-    return session.execute(_PERSON_OF, {"tenant": tenant, "symbol": symbol}).scalar()
+    return persons_of(session, tenant, [symbol]).get(symbol)
+
+
+def persons_of(session: Session, tenant: str, symbols: Iterable[str]) -> dict[str, str]:
+    """``person_of`` each symbol, in one statement: the symbols linked here, with their numbers."""
+    asked = list(symbols)
+    if not asked:
+        return {}
+    return {symbol: number for symbol, number in session.execute(_PERSONS_OF, {"tenant": tenant, "symbols": asked})}

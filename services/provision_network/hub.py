@@ -16,13 +16,16 @@ The hub handles only sealed answers: it checks their shape, never their content.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 import weakref
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import structlog
 from sqlalchemy import Row, select
+from sqlalchemy.orm import Session
 
 from services.provision_network import permits, symbols
 from services.provision_network.config import Settings
@@ -43,6 +46,7 @@ from shared.contracts.network import (
     RoutedQuery,
     RoutedQueryBatch,
     SentQuery,
+    SignedKeyStatement,
     SignedPermit,
     SignedPermittedList,
     SymbolReply,
@@ -52,7 +56,8 @@ from shared.contracts.network import (
 )
 from shared.crypto import SignatureMismatch, verify_document
 from shared.errors import Conflict, Forbidden, InvalidRequest, NotFound, Problem, Unavailable, returned
-from shared.ledger.recorder import Recorder
+from shared.group_commit import GroupCommit
+from shared.ledger import Ledger, ProvisionRecord
 from shared.models import utcnow
 from shared.pki import tls_files
 from shared.service import ServiceContext
@@ -71,7 +76,7 @@ class Route:
     code: str
     kind: str
     network_url: str
-    answer_key: str
+    answer_key: SignedKeyStatement
 
 
 def hub_of(ctx: ServiceContext) -> Hub:
@@ -90,6 +95,29 @@ class PermitDenied(Forbidden):
     """A permit refused, or a permit the hub will not honour; recorded in the hub's ledger."""
 
 
+@dataclass(frozen=True)
+class Decided:
+    """A permit request decided: the permit, or None and the reason; the serial number either
+    way, and the decision's record with its index in the hub's ledger."""
+
+    signed: SignedPermit | None
+    serial: str
+    reason: str | None
+    record: ProvisionRecord
+    record_index: int = -1
+
+
+@dataclass(frozen=True)
+class Honoured:
+    """A sent query's permit checked: the stored permit (if any) and the provider's address,
+    or the reason it is not honoured and the refusal's record."""
+
+    stored: Row | None
+    url: str | None
+    reason: str | None = None
+    record: ProvisionRecord | None = None
+
+
 class Hub:
     def __init__(self, ctx: ServiceContext) -> None:
         settings: Settings = ctx.settings  # type: ignore[assignment]
@@ -99,18 +127,18 @@ class Hub:
         self._public_key = self._key.public_key()
         self.issuer = symbols.SymbolIssuer(symbols.master_secret(settings.data_dir))
         self.peers = PeerClient(ctx.credentials, tls_files(settings.data_dir, ctx.principal), settings.provider_timeout_seconds)
-        self._recorder: Recorder | None = None
+        # Decisions and claims share the transactions of the hub's other writes (``GroupCommit``).
+        self._decisions: GroupCommit[tuple[Route, PermitRequest, datetime], Decided] = GroupCommit(ctx.db.engine, self._decide_in)
+        self._claims: GroupCommit[tuple[str, SentQuery, datetime], Honoured] = GroupCommit(ctx.db.engine, self._honour_in)
         self._list: SignedPermittedList | None = None
         self._routes: dict[str, Route] = {}
         self._routes_read = 0.0
 
     @property
-    def recorder(self) -> Recorder:
-        if self._recorder is None:
-            if self.ctx.ledger is None:
-                raise Unavailable("the hub's ledger is not open yet")
-            self._recorder = Recorder(self.ctx.ledger)
-        return self._recorder
+    def ledger(self) -> Ledger:
+        if self.ctx.ledger is None:
+            raise Unavailable("the hub's ledger is not open yet")
+        return self.ctx.ledger
 
     async def close(self) -> None:
         await self.peers.close()
@@ -122,7 +150,7 @@ class Hub:
         if time.monotonic() - self._routes_read > ROUTES_TTL or city not in self._routes:
             with self.ctx.db.reading() as session:  # a snapshot: callers may hold a write transaction
                 rows = session.scalars(select(Institution)).all()
-                self._routes = {r.code: Route(r.code, r.kind, r.network_url, r.answer_key) for r in rows}
+                self._routes = {r.code: Route(r.code, r.kind, r.network_url, SignedKeyStatement.model_validate_json(r.answer_key)) for r in rows}
             self._routes_read = time.monotonic()
         return self._routes.get(city)
 
@@ -168,31 +196,55 @@ class Hub:
 
     # -- permits -----------------------------------------------------------------------
 
-    def _decide(self, session, caller_city: str, requester: Route, request: PermitRequest) -> tuple[SignedPermit | None, str, str | None]:
-        """The permit, or None and the reason; and the serial number either way."""
-        now = utcnow()
-        serial = permits.new_serial_number(now)
+    def _refusal(self, caller_city: str, request: PermitRequest) -> str | None:
+        """Why the request gets no permit before the symbols are looked at, or None."""
         if self.route(request.provider) is None:
-            return None, serial, f"the provider {request.provider} is not on the network"
+            return f"the provider {request.provider} is not on the network"
         if request.provider == caller_city:
-            return None, serial, "an institution does not query itself through the network"
+            return "an institution does not query itself through the network"
         found = match(permitted_list().rows, caller_city, request.provider, request.affair_code, request.procedure_code, request.item_code)
-        if found.row is None:
-            return None, serial, f"not on the permitted-query list: {found.reason}"
-        provider_symbol = symbols.translate(session, caller_city, request.requester_symbol, request.provider)
-        if provider_symbol is None:
-            return None, serial, "the person has no symbol at both institutions"
-        lifetime = timedelta(seconds=self.settings.permit_lifetime_seconds)
-        signed = permits.issue(session, self._key, requester.code, requester.answer_key, request, provider_symbol, now, lifetime)
-        return signed, signed.permit.serial_number, None
+        return None if found.row is not None else f"not on the permitted-query list: {found.reason}"
 
-    def _decide_many(self, caller_city: str, requests: list[PermitRequest]) -> list[tuple[SignedPermit | None, str, str | None]]:
-        """Each request decided on its own, the permits stored in one transaction."""
-        requester = self.route(caller_city)
-        if requester is None:
-            raise Conflict(f"{caller_city} is not registered with the network")
-        with self.ctx.db.session() as session:
-            return [self._decide(session, caller_city, requester, request) for request in requests]
+    def _decide_in(self, session: Session, asked: Sequence[tuple[Route, PermitRequest, datetime]]) -> list[Decided]:
+        """Each request decided on its own, the permits stored and every decision recorded in
+        the hub's ledger, in one transaction: a permit and its record stand or fall together."""
+        now = utcnow()
+        lifetime = timedelta(seconds=self.settings.permit_lifetime_seconds)
+        refusals = [self._refusal(requester.code, request) for requester, request, _ in asked]
+        wanted: dict[tuple[str, str], set[str]] = {}
+        for (requester, request, _), refusal in zip(asked, refusals, strict=True):
+            if refusal is None:
+                wanted.setdefault((requester.code, request.provider), set()).add(request.requester_symbol)
+        translated = {pair: symbols.translate_many(session, *pair, found) for pair, found in wanted.items()}
+        decided, issued = [], []
+        for (requester, request, requested_at), reason in zip(asked, refusals, strict=True):
+            signed = None
+            if reason is None:
+                provider_symbol = translated[(requester.code, request.provider)].get(request.requester_symbol)
+                if provider_symbol is None:
+                    reason = "the person has no symbol at both institutions"
+                else:
+                    signed, row = permits.issue(self._key, requester.code, requester.answer_key, request, provider_symbol, now, lifetime)
+                    issued.append(row)
+            serial = signed.permit.serial_number if signed else permits.new_serial_number(now)
+            record = permit_record(
+                requester=requester.code,
+                **_codes(request),
+                serial_number=serial,
+                requested_at=requested_at,
+                person_key=request.requester_symbol,
+                refusal_reason=reason,
+            )
+            decided.append(Decided(signed, serial, reason, record))
+        permits.store(session, issued)
+        receipts = self.ledger.append_in(session, [d.record for d in decided])
+        return [dataclasses.replace(d, record_index=receipt.index) for d, receipt in zip(decided, receipts, strict=True)]
+
+    async def _route(self, city: str) -> Route | None:
+        """``route``, off the loop when the directory must be read again."""
+        if time.monotonic() - self._routes_read <= ROUTES_TTL and city in self._routes:
+            return self._routes[city]
+        return await asyncio.to_thread(self.route, city)
 
     async def permit(self, caller_city: str, request: PermitRequest) -> SignedPermit:
         (result,) = await self.permit_many(caller_city, [request])
@@ -200,58 +252,50 @@ class Hub:
 
     async def permit_many(self, caller_city: str, requests: list[PermitRequest]) -> list[SignedPermit | Problem]:
         """A permit or a refusal for each request, each with its record in the hub's ledger."""
+        requester = await self._route(caller_city)
+        if requester is None:
+            raise Conflict(f"{caller_city} is not registered with the network")
         requested_at = utcnow()
-        decisions = await asyncio.to_thread(self._decide_many, caller_city, requests)
-        records = [
-            permit_record(
-                requester=caller_city,
-                **_codes(request),
-                serial_number=serial,
-                requested_at=requested_at,
-                person_key=request.requester_symbol,
-                refusal_reason=reason,
-            )
-            for request, (_, serial, reason) in zip(requests, decisions, strict=True)
-        ]
-        receipts = await self.recorder.record_each(records)
-        unrecorded = [serial for (signed, serial, _), receipt in zip(decisions, receipts, strict=True) if signed and isinstance(receipt, BaseException)]
-        if unrecorded:  # a permit without its record must never be honoured
-            await asyncio.to_thread(self._revoke, unrecorded)
+        decided = await self._decisions.submit_many([(requester, request, requested_at) for request in requests])
+        self.ledger.observed([d.record for d in decided if isinstance(d, Decided)])
         results: list[SignedPermit | Problem] = []
-        for (signed, serial, reason), receipt in zip(decisions, receipts, strict=True):
-            if isinstance(receipt, BaseException):
-                log.error("permit record not written", serial_number=serial, error=repr(receipt))
-                results.append(Unavailable("the hub could not record the permit: try again", serial_number=serial))
-            elif signed is None:
-                results.append(PermitDenied(reason or "refused", serial_number=serial, record_index=receipt.index))
+        for d in decided:
+            if isinstance(d, BaseException):
+                log.error("permit not decided or not recorded", error=repr(d))
+                results.append(Unavailable("the hub could not decide or record the permit: try again"))
+            elif d.signed is None:
+                results.append(PermitDenied(d.reason or "refused", serial_number=d.serial, record_index=d.record_index))
             else:
-                results.append(signed)
+                results.append(d.signed)
         return results
-
-    def _revoke(self, serials: list[str]) -> None:
-        with self.ctx.db.session() as session:
-            for serial in serials:
-                row = session.get(Permit, serial)
-                if row is not None:
-                    row.used_at, row.state, row.finished_at = utcnow(), "revoked", utcnow()
 
     # -- relaying ----------------------------------------------------------------------
 
-    def _honour(self, session, caller_city: str, signed: SignedPermit) -> tuple[Row | None, str | None, str | None]:
-        """(the permit, the provider's address, None), or (the stored permit if any, None, the reason)."""
-        try:
-            stored = permits.honour(session, self._public_key, signed, caller_city, utcnow())
-        except permits.PermitRefused as refusal:
-            return permits.stored_permit(session, signed.permit.serial_number), None, refusal.reason
-        provider = self.route(stored.provider)
-        if provider is None:
-            return stored, None, f"the provider {stored.provider} is no longer on the network"
-        return stored, provider.network_url, None
-
-    def _honour_many(self, caller_city: str, sent: list[SentQuery]) -> list[tuple[Row | None, str | None, str | None]]:
-        """Each permit checked and claimed on its own, the claims stored in one transaction."""
-        with self.ctx.db.session() as session:
-            return [self._honour(session, caller_city, query.permit) for query in sent]
+    def _honour_in(self, session: Session, sent: Sequence[tuple[str, SentQuery, datetime]]) -> list[Honoured]:
+        """Each permit checked and claimed on its own (the claims in one statement), and each
+        refusal recorded in the hub's ledger, in one transaction."""
+        checked = permits.honour_many(session, self._public_key, [(query.permit, caller) for caller, query, _ in sent], utcnow())
+        honoured, refusals = [], []
+        for (caller_city, query, received_at), (stored, reason) in zip(sent, checked, strict=True):
+            provider = self.route(stored.provider) if reason is None else None
+            if reason is None and provider is None:
+                reason = f"the provider {stored.provider} is no longer on the network"
+            if reason is None:
+                honoured.append(Honoured(stored, provider.network_url))
+                continue
+            permit = query.permit.permit
+            record = permit_record(
+                requester=caller_city,
+                **_codes(permit),
+                serial_number=permit.serial_number,
+                requested_at=received_at,
+                person_key=stored.requester_symbol if stored is not None and stored.requester == caller_city else "unidentified",
+                refusal_reason=reason,
+            )
+            refusals.append(record)
+            honoured.append(Honoured(stored, None, reason, record))
+        self.ledger.append_in(session, refusals)
+        return honoured
 
     async def relay(self, caller_city: str, sent: SentQuery) -> ProvisionOutcome:
         (result,) = await self.relay_many(caller_city, [sent])
@@ -260,29 +304,23 @@ class Hub:
     async def relay_many(self, caller_city: str, sent: list[SentQuery]) -> list[ProvisionOutcome | Problem]:
         """Each query carried to its provider on the strength of its permit, and its outcome back
         (a refused permit recorded in the hub's ledger); the queries for one provider travel together."""
-        honoured = await asyncio.to_thread(self._honour_many, caller_city, sent)
+        received_at = utcnow()
+        honoured = await self._claims.submit_many([(caller_city, query, received_at) for query in sent])
+        self.ledger.observed([h.record for h in honoured if isinstance(h, Honoured) and h.record is not None])
         results: list[ProvisionOutcome | Problem | None] = [None] * len(sent)
-        refused, refusals = [], []
         by_provider: dict[tuple[str, str], list[int]] = {}
-        for at, (query, (stored, url, reason)) in enumerate(zip(sent, honoured, strict=True)):
-            permit = query.permit.permit
-            if reason is None:
-                by_provider.setdefault((permit.provider, url), []).append(at)
-                continue
-            refused.append(at)
-            refusals.append(
-                permit_record(
-                    requester=caller_city,
-                    **_codes(permit),
-                    serial_number=permit.serial_number,
-                    requested_at=utcnow(),
-                    person_key=stored.requester_symbol if stored is not None and stored.requester == caller_city else "unidentified",
-                    refusal_reason=reason,
-                )
-            )
+        for at, (query, h) in enumerate(zip(sent, honoured, strict=True)):
+            serial = query.permit.permit.serial_number
+            if isinstance(h, BaseException):
+                log.error("permit not checked or refusal not recorded", serial_number=serial, error=repr(h))
+                results[at] = Unavailable("the hub could not check or record the permit: try again", serial_number=serial)
+            elif h.reason is not None:
+                results[at] = PermitDenied(h.reason, serial_number=serial)
+            else:
+                by_provider.setdefault((query.permit.permit.provider, h.url), []).append(at)
 
         async def carry(provider: str, url: str, positions: list[int]) -> None:
-            batch = RoutedQueryBatch(queries=[RoutedQuery(permit=sent[at].permit, provider_symbol=honoured[at][0].provider_symbol) for at in positions])
+            batch = RoutedQueryBatch(queries=[RoutedQuery(permit=sent[at].permit, provider_symbol=honoured[at].stored.provider_symbol) for at in positions])
             try:
                 reply = await self.peers.post(provider, url, PROVIDE_BATCH_PATH, batch, OutcomeBatchReply)
                 if len(reply.results) != len(positions):
@@ -302,17 +340,7 @@ class Hub:
                     result = Unavailable("the provider answered another query")
                 results[at] = result
 
-        async def record_refusals() -> None:
-            receipts = await self.recorder.record_each(refusals)
-            for at, receipt in zip(refused, receipts, strict=True):
-                serial = sent[at].permit.permit.serial_number
-                if isinstance(receipt, BaseException):
-                    log.error("refusal record not written", serial_number=serial, error=repr(receipt))
-                    results[at] = Unavailable("the hub could not record the refusal: try again", serial_number=serial)
-                else:
-                    results[at] = PermitDenied(honoured[at][2] or "refused", serial_number=serial)
-
-        await asyncio.gather(record_refusals(), *(carry(provider, url, positions) for (provider, url), positions in by_provider.items()))
+        await asyncio.gather(*(carry(provider, url, positions) for (provider, url), positions in by_provider.items()))
         # A provided answer leaves the permit "sent": one write fewer per query.
         ends = {}
         for at in (at for positions in by_provider.values() for at in positions):

@@ -8,10 +8,11 @@ affair, procedure, item, route (経路情報), the requester's answer key and th
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from sqlalchemy import Row, bindparam, insert, select, update
+from sqlalchemy import Row, bindparam, insert, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from services.provision_network.models import Permit
@@ -49,15 +50,15 @@ def verify(public_key: Ed25519PublicKey, signed: SignedPermit) -> None:
 
 
 def issue(
-    session: Session,
     key: Ed25519PrivateKey,
     requester: str,
-    requester_key: str,
+    requester_key: SignedKeyStatement,
     request: PermitRequest,
     provider_symbol: str,
     now: datetime,
     lifetime: timedelta,
-) -> SignedPermit:
+) -> tuple[SignedPermit, dict]:
+    """The signed permit and its row for ``store``."""
     permit = ProvisionPermit(
         serial_number=new_serial_number(now),
         query_id=request.query_id,
@@ -67,59 +68,87 @@ def issue(
         procedure_code=request.procedure_code,
         item_code=request.item_code,
         route=[intermediate_server(requester), HUB_PRINCIPAL, intermediate_server(request.provider)],
-        requester_key=SignedKeyStatement.model_validate_json(requester_key),
+        requester_key=requester_key,
         issued_at=now,
         expires_at=now + lifetime,
     )
-    session.execute(
-        _ISSUE,
-        {
-            "serial_number": permit.serial_number,
-            "query_id": permit.query_id,
-            "requester": permit.requester,
-            "provider": permit.provider,
-            "affair_code": permit.affair_code,
-            "procedure_code": permit.procedure_code,
-            "item_code": permit.item_code,
-            "requester_symbol": request.requester_symbol,
-            "provider_symbol": provider_symbol,
-            "issued_at": now,
-            "expires_at": permit.expires_at,
-            "state": "issued",
-        },
-    )
-    return sign(key, permit)
+    row = {
+        "serial_number": permit.serial_number,
+        "query_id": permit.query_id,
+        "requester": permit.requester,
+        "provider": permit.provider,
+        "affair_code": permit.affair_code,
+        "procedure_code": permit.procedure_code,
+        "item_code": permit.item_code,
+        "requester_symbol": request.requester_symbol,
+        "provider_symbol": provider_symbol,
+        "issued_at": now,
+        "expires_at": permit.expires_at,
+        "state": "issued",
+    }
+    return sign(key, permit), row
+
+
+def store(session: Session, rows: list[dict]) -> None:
+    """The hub's copies of issued permits, in the caller's transaction (one statement)."""
+    if rows:
+        session.execute(_ISSUE, rows)
+
+
+def _refusal(public_key: Ed25519PublicKey, signed: SignedPermit, caller_city: str, now: datetime) -> str | None:
+    """Why ``signed`` is not a genuine, unexpired permit of ``caller_city``'s, or None."""
+    try:
+        verify(public_key, signed)
+    except SignatureMismatch:
+        return "the permit's signature does not verify"
+    permit = signed.permit
+    if permit.requester != caller_city:
+        return f"the permit was issued to {permit.requester}, not to {caller_city}"
+    if now >= permit.expires_at:
+        return "the permit has expired"
+    return None
 
 
 def honour(session: Session, public_key: Ed25519PublicKey, signed: SignedPermit, caller_city: str, now: datetime) -> Row:
     """The stored permit, marked used, if ``signed`` is a genuine, unexpired, unused permit of
     ``caller_city``'s; ``PermitRefused`` otherwise."""
-    try:
-        verify(public_key, signed)
-    except SignatureMismatch:
-        raise PermitRefused("the permit's signature does not verify") from None
-    permit = signed.permit
-    if permit.requester != caller_city:
-        raise PermitRefused(f"the permit was issued to {permit.requester}, not to {caller_city}")
-    if now >= permit.expires_at:
-        raise PermitRefused("the permit has expired")
+    ((row, reason),) = honour_many(session, public_key, [(signed, caller_city)], now)
+    if reason is not None:
+        raise PermitRefused(reason)
+    return row
+
+
+def honour_many(session: Session, public_key: Ed25519PublicKey, asked: Sequence[tuple[SignedPermit, str]], now: datetime) -> list[tuple[Row | None, str | None]]:
+    """``honour`` of each (permit, caller city), each checked on its own: (the stored permit,
+    now marked used, None), or (the stored permit if there is one, the reason it is refused).
+    The batch's claims are one statement; of two copies of one permit, the first is its use."""
+    reasons = [_refusal(public_key, signed, caller, now) for signed, caller in asked]
     # The update is the claim: of two requests with the same permit, one changes the row.
-    claimed = session.execute(_CLAIM, {"serial": permit.serial_number, "query": permit.query_id, "claimed_at": now}).first()
-    if claimed is not None:
-        return claimed
-    stored = stored_permit(session, permit.serial_number)
-    if stored is None or stored.query_id != permit.query_id:
-        raise PermitRefused("the hub issued no such permit")
-    raise PermitRefused("the permit has already been used")
+    pairs = list({(signed.permit.serial_number, signed.permit.query_id) for (signed, _), reason in zip(asked, reasons, strict=True) if reason is None})
+    rows = {row.serial_number: row for row in session.execute(_CLAIM, {"pairs": pairs, "claimed_at": now})} if pairs else {}
+    claimed = set(rows)
+    unclaimed = list({signed.permit.serial_number for signed, _ in asked} - claimed)
+    if unclaimed:
+        rows.update((row.serial_number, row) for row in session.execute(_STORED, {"serials": unclaimed}))
+    honoured: list[tuple[Row | None, str | None]] = []
+    for (signed, _), reason in zip(asked, reasons, strict=True):
+        permit = signed.permit
+        row = rows.get(permit.serial_number)
+        if reason is None and permit.serial_number in claimed:
+            claimed.discard(permit.serial_number)  # a later copy finds it used
+        elif reason is None:
+            reason = "the hub issued no such permit" if row is None or row.query_id != permit.query_id else "the permit has already been used"
+        honoured.append((row, reason))
+    return honoured
 
 
-# Built once: issuing and honouring run for every query, and only the parameters change.
+# Built once: issuing and honouring run for every batch, and only the parameters change.
 _permits = Permit.__table__
 _ISSUE = insert(_permits)
-_STORED = select(_permits).where(_permits.c.serial_number == bindparam("serial"))
+_STORED = select(_permits).where(_permits.c.serial_number.in_(bindparam("serials", expanding=True)))
 _CLAIM = (
     update(_permits)
-    .where(_permits.c.serial_number == bindparam("serial"), _permits.c.query_id == bindparam("query"), _permits.c.used_at.is_(None))
+    .where(tuple_(_permits.c.serial_number, _permits.c.query_id).in_(bindparam("pairs", expanding=True)), _permits.c.used_at.is_(None))
     .values(used_at=bindparam("claimed_at"), state="sent")
     .returning(*_permits.c)
 )
@@ -127,4 +156,4 @@ _CLAIM = (
 
 def stored_permit(session: Session, serial_number: str) -> Row | None:
     """The hub's row of a permit (its columns as attributes), if it issued one with that number."""
-    return session.execute(_STORED, {"serial": serial_number}).first()
+    return session.execute(_STORED, {"serials": [serial_number]}).first()

@@ -1,7 +1,8 @@
 """The hub's provision records (情報提供等記録): the permits it issued or refused.
 
-Every record goes through the kernel's ``Recorder`` (``shared.ledger.recorder``): durable
-before the permit leaves, concurrent permits sharing one batch.
+Each is appended (``Ledger.append_in``) in the transaction that stores the decision it
+records, so a permit and its record commit together, before the permit leaves; concurrent
+permits share one batch (``Hub._decide_in``, ``Hub._honour_in``).
 """
 
 from __future__ import annotations

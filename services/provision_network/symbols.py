@@ -16,6 +16,7 @@ import hashlib
 import hmac
 import os
 import secrets
+from collections.abc import Iterable
 from pathlib import Path
 
 from cryptography.hazmat.primitives import hashes
@@ -93,15 +94,23 @@ class SymbolIssuer:
 
 
 _source, _target = IssuedSymbol.__table__.alias("source"), IssuedSymbol.__table__.alias("target")
-#: Built once: the statement is the same for every permit, only its parameters change.
+#: Built once: the statement is the same for every batch of permits, only its parameters change.
 _TRANSLATE = (
-    select(_target.c.symbol)
+    select(_source.c.symbol, _target.c.symbol)
     .join(_source, _source.c.person_ref == _target.c.person_ref)
-    .where(_source.c.institution == bindparam("source"), _source.c.symbol == bindparam("symbol"), _target.c.institution == bindparam("target"))
+    .where(
+        _source.c.institution == bindparam("source"),
+        _source.c.symbol.in_(bindparam("symbols", expanding=True)),
+        _target.c.institution == bindparam("target"),
+    )
 )
 
 
-def translate(session: Session, from_institution: str, symbol: str, to_institution: str) -> str | None:
-    """The ``to_institution``'s symbol of the person ``symbol`` names at ``from_institution``,
-    if both institutions were issued one."""
-    return session.execute(_TRANSLATE, {"source": from_institution, "symbol": symbol, "target": to_institution}).scalar()
+def translate_many(session: Session, from_institution: str, to_institution: str, symbols: Iterable[str]) -> dict[str, str]:
+    """The ``to_institution``'s symbol of each person ``symbols`` name at ``from_institution``,
+    for those both institutions were issued one, in one statement."""
+    asked = list(symbols)
+    if not asked:
+        return {}
+    rows = session.execute(_TRANSLATE, {"source": from_institution, "symbols": asked, "target": to_institution})
+    return {source: target for source, target in rows}

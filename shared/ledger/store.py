@@ -1,6 +1,6 @@
 """The provision-record ledger of one tenant, stored through SQLAlchemy.
 
-``Ledger.append_many`` is one transaction: the records, their leaf hashes, the subtrees
+``Ledger.append_many`` is one transaction (``append_in`` the same within a caller's): the records, their leaf hashes, the subtrees
 they complete, the new frontier and one batch seal (an Ed25519 signature over the tree
 head after the batch) commit together, and the call returns only after the commit. The
 tenant's row in ``ledger_trees`` is locked first (``BEGIN IMMEDIATE`` on SQLite, see ``shared.db``, ``SELECT
@@ -17,6 +17,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
 
 from shared.ledger.merkle import TreeFrontier, leaf_hash
 from shared.ledger.models import checkpoints, leaves, nodes, provision_records, pruning_records, seals, trees
@@ -85,6 +86,10 @@ class Ledger(LedgerReader):
             .values(size=bindparam("new_size"), frontier=bindparam("new_frontier"), seals=bindparam("new_seals"), last_sealed_at=bindparam("new_sealed_at"))
         )
         self._ensure_tree_row()
+
+    @property
+    def engine(self) -> Engine:
+        return self._engine
 
     def _now(self) -> datetime:
         now = self._clock()
@@ -165,17 +170,30 @@ class Ledger(LedgerReader):
 
     def append_many(self, records: Iterable[ProvisionRecord]) -> list[AppendReceipt]:
         """Append records as one batch: one transaction, one seal; returns after commit."""
+        records = list(records)
+        with self._engine.connect() as conn:
+            receipts = self.append_in(conn, records)
+            conn.commit()
+        self.observed(records)
+        return receipts
+
+    def append_in(self, conn: Connection | Session, records: Sequence[ProvisionRecord]) -> list[AppendReceipt]:
+        """Append records as one batch (one seal) in the caller's transaction, which commits
+        them with whatever else it writes: a change and its record stand or fall together.
+        Tell ``observed`` once it has committed."""
         prepared = self._prepare(records)
         if any(not isinstance(entry, ProvisionRecord) for entry, _ in prepared):
             raise LedgerError("pruning records are made by prune() alone")
         if not prepared:
             return []
-        with self._engine.connect() as conn:
-            receipts = self._append_locked(conn, self._lock(conn), prepared)
-            conn.commit()
-        if self.observer is not None:
-            self.observer([entry for entry, _ in prepared])
-        return receipts
+        if isinstance(conn, Session):
+            conn = conn.connection()
+        return self._append_locked(conn, self._lock(conn), prepared)
+
+    def observed(self, records: Sequence[ProvisionRecord]) -> None:
+        """Records committed: the observer (the service's metrics) counts them."""
+        if self.observer is not None and records:
+            self.observer(records)
 
     def checkpoint(self) -> Checkpoint:
         """Sign the current tree head, with the time, as the next checkpoint."""

@@ -1,4 +1,5 @@
-"""Group commit: concurrent callers share batches, and nobody hears of success before it."""
+"""Group commit: concurrent callers share batches (a database's writers share its transactions),
+and nobody hears of success before it."""
 
 from __future__ import annotations
 
@@ -10,11 +11,53 @@ import pytest
 from shared.group_commit import GroupCall, GroupCommit
 
 
-def test_concurrent_items_share_batches_and_each_caller_gets_its_own_result():
+@pytest.fixture
+def engine(tmp_path):
+    from sqlalchemy import text
+
+    from shared.db import make_engine
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'line.sqlite3'}")
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE written (writer TEXT, item INTEGER UNIQUE)"))
+    yield engine
+    engine.dispose()
+
+
+def _writer(name: str, fail_on: int | None = None):
+    """A write function storing (name, item) rows; it fails on ``fail_on`` after writing."""
+    from sqlalchemy import text
+
+    def write_many(session, items):
+        for item in items:
+            session.execute(text("INSERT INTO written VALUES (:w, :i)"), {"w": name, "i": item})
+        if fail_on in items:
+            raise RuntimeError(f"{name} cannot take {fail_on}")
+        return [item * 10 for item in items]
+
+    return write_many
+
+
+def _stored(engine) -> list[tuple[str, int]]:
+    from sqlalchemy import text
+
+    with engine.connect() as conn:
+        return sorted(tuple(row) for row in conn.execute(text("SELECT writer, item FROM written")))
+
+
+def _count_commits(engine) -> list[int]:
+    from sqlalchemy import event
+
+    commits = [0]
+    event.listen(engine, "commit", lambda _conn: commits.__setitem__(0, commits[0] + 1))
+    return commits
+
+
+def test_concurrent_items_share_batches_and_each_caller_gets_its_own_result(engine):
     batches: list[list[int]] = []
     first_batch_started, release_first_batch = threading.Event(), threading.Event()
 
-    def write_many(items):
+    def write_many(session, items):
         batches.append(list(items))
         if len(batches) == 1:  # hold the first batch until the others have queued behind it
             first_batch_started.set()
@@ -22,7 +65,7 @@ def test_concurrent_items_share_batches_and_each_caller_gets_its_own_result():
         return [item * 10 for item in items]
 
     async def scenario():
-        group = GroupCommit(write_many)
+        group = GroupCommit(engine, write_many)
         first = asyncio.create_task(group.submit(0))
         await asyncio.to_thread(first_batch_started.wait, 10)
         others = [asyncio.create_task(group.submit(n)) for n in range(1, 6)]
@@ -35,10 +78,33 @@ def test_concurrent_items_share_batches_and_each_caller_gets_its_own_result():
     assert batches == [[0], [1, 2, 3, 4, 5]]
 
 
-def test_a_failed_batch_fails_every_caller_in_it_and_the_next_batch_still_runs():
+def test_the_group_commits_of_one_database_share_its_transactions(engine):
+    commits = _count_commits(engine)
+
+    async def scenario():
+        queries, records = GroupCommit(engine, _writer("queries")), GroupCommit(engine, _writer("records"))
+        return await asyncio.gather(queries.submit(1), records.submit(2), queries.submit(3), records.submit(4))
+
+    assert asyncio.run(scenario()) == [10, 20, 30, 40]
+    assert _stored(engine) == [("queries", 1), ("queries", 3), ("records", 2), ("records", 4)]
+    assert commits == [1]  # one transaction for both writers' items
+
+
+def test_a_writer_failing_in_a_shared_transaction_fails_its_own_callers_and_the_others_still_commit(engine):
+    async def scenario():
+        queries, records = GroupCommit(engine, _writer("queries", fail_on=3)), GroupCommit(engine, _writer("records"))
+        return await asyncio.gather(queries.submit(1), records.submit(2), queries.submit(3), return_exceptions=True)
+
+    first, recorded, failed = asyncio.run(scenario())
+    assert recorded == 20
+    assert [type(first), type(failed)] == [RuntimeError, RuntimeError]  # the failing writer's whole batch
+    assert _stored(engine) == [("records", 2)]  # nothing of the failed batch, all of the other
+
+
+def test_a_failed_batch_fails_every_caller_in_it_and_the_next_batch_still_runs(engine):
     calls = 0
 
-    def write_many(items):
+    def write_many(session, items):
         nonlocal calls
         calls += 1
         if calls == 1:
@@ -46,7 +112,7 @@ def test_a_failed_batch_fails_every_caller_in_it_and_the_next_batch_still_runs()
         return list(items)
 
     async def scenario():
-        group = GroupCommit(write_many)
+        group = GroupCommit(engine, write_many)
         failed = await asyncio.gather(group.submit("a"), group.submit("b"), return_exceptions=True)
         return failed, await group.submit("c")
 
@@ -55,9 +121,9 @@ def test_a_failed_batch_fails_every_caller_in_it_and_the_next_batch_still_runs()
     assert later == "c"
 
 
-def test_a_writer_that_returns_the_wrong_number_of_results_fails_its_callers_rather_than_leave_them_waiting():
+def test_a_writer_that_returns_the_wrong_number_of_results_fails_its_callers_rather_than_leave_them_waiting(engine):
     async def scenario():
-        return await GroupCommit(lambda items: []).submit("x")
+        return await GroupCommit(engine, lambda session, items: []).submit("x")
 
     with pytest.raises(ValueError):
         asyncio.run(scenario())

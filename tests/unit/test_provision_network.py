@@ -56,9 +56,9 @@ def test_only_the_hub_translates_and_it_keeps_no_resident_code(db, tmp_path):
         again = issuer.issue(session, SOKA, people)  # idempotent
     assert again == at_soka
     with db.session() as session:
-        assert symbols.translate(session, KOSHIGAYA, at_koshigaya[1], SOKA) == at_soka[1]
-        assert symbols.translate(session, SOKA, at_soka[2], KOSHIGAYA) is None  # never issued at Koshigaya
-        assert symbols.translate(session, KOSHIGAYA, at_soka[0], SOKA) is None  # a symbol of another institution
+        # each symbol found, with its translation: at_soka[0] is a symbol of another institution
+        assert symbols.translate_many(session, KOSHIGAYA, SOKA, [*at_koshigaya, at_soka[0]]) == {at_koshigaya[0]: at_soka[0], at_koshigaya[1]: at_soka[1]}
+        assert symbols.translate_many(session, SOKA, KOSHIGAYA, [at_soka[2]]) == {}  # never issued at Koshigaya
         stored = [tuple(row) for row in session.execute(select(IssuedSymbol.institution, IssuedSymbol.person_ref, IssuedSymbol.symbol))]
     assert len(stored) == 5
     text = repr(stored)
@@ -115,8 +115,10 @@ def test_a_permit_is_honoured_once_by_its_requester_before_it_expires(db):
     request = net.PermitRequest(query_id="f" * 32, provider=SOKA, affair_code=net.VACCINATION_AFFAIR, procedure_code=net.MOVE_IN_HISTORY_PROCEDURE, item_code=net.VACCINATION_RECORDS, requester_symbol="a" * 40)
     with db.session() as session:
         requester = _institution(session, KOSHIGAYA)
-        signed = permits.issue(session, key, requester.code, requester.answer_key, request, "b" * 40, now, timedelta(minutes=2))
-        expiring = permits.issue(session, key, requester.code, requester.answer_key, request, "b" * 40, now - timedelta(minutes=3), timedelta(minutes=2))
+        answer_key = net.SignedKeyStatement.model_validate_json(requester.answer_key)
+        signed, row = permits.issue(key, requester.code, answer_key, request, "b" * 40, now, timedelta(minutes=2))
+        expiring, expiring_row = permits.issue(key, requester.code, answer_key, request, "b" * 40, now - timedelta(minutes=3), timedelta(minutes=2))
+        permits.store(session, [row, expiring_row])
     assert signed.permit.route == ["intermediate_server@112224", "provision_network", "intermediate_server@112216"]
     refusals = []
     for attempt, city in ((signed, SOKA), (expiring, KOSHIGAYA), (signed.model_copy(update={"signature": expiring.signature}), KOSHIGAYA)):
