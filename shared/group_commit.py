@@ -20,6 +20,8 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from shared.sqlite_writers import writer_line_is_free
+
 Item = TypeVar("Item")
 Result = TypeVar("Result")
 
@@ -126,12 +128,19 @@ class TransactionLine(GroupCall[tuple[Writer, Any], Any]):
     """The one line of group commits of an engine (``transaction_line``)."""
 
     def __init__(self, engine: Engine) -> None:
+        self._engine = engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)
+        super().__init__(self._write)
 
-        async def in_thread(items: list[tuple[Writer, Any]]) -> Sequence[Any]:
-            return await asyncio.to_thread(self._write_all, items)
-
-        super().__init__(in_thread)
+    async def _write(self, items: list[tuple[Writer, Any]]) -> Sequence[Any]:
+        # On SQLite, when no other writer of this process holds the file, the batch runs on the
+        # event loop: its statements and the WAL sync take less than handing it to a worker
+        # thread costs (measured: 13–15 % of the CPU of a secured move-in query). A batch that
+        # would wait for another writer, and every batch on a server database, goes to a worker
+        # thread, so that the loop never waits on a lock or a round trip.
+        if self._engine.dialect.name == "sqlite" and writer_line_is_free(self._engine):
+            return self._write_all(items)
+        return await asyncio.to_thread(self._write_all, items)
 
     def _write_all(self, items: list[tuple[Writer, Any]]) -> list[Any]:
         by_writer: dict[Writer, list[int]] = {}

@@ -24,6 +24,12 @@ _lines: dict[str, threading.Lock] = {}
 _lines_guard = threading.Lock()
 
 
+def writer_line_is_free(engine: Engine) -> bool:
+    """Whether no writer of this process holds ``engine``'s file at this moment."""
+    lock = _lines.get(engine.url.database or ":memory:")
+    return lock is None or not lock.locked()
+
+
 class WriterLine:
     """The line of an engine's writers (shared by every engine of this process on the file)."""
 

@@ -55,27 +55,56 @@ def _count_commits(engine) -> list[int]:
 
 def test_concurrent_items_share_batches_and_each_caller_gets_its_own_result(engine):
     batches: list[list[int]] = []
-    first_batch_started, release_first_batch = threading.Event(), threading.Event()
 
     def write_many(session, items):
         batches.append(list(items))
-        if len(batches) == 1:  # hold the first batch until the others have queued behind it
-            first_batch_started.set()
-            release_first_batch.wait(10)
         return [item * 10 for item in items]
 
     async def scenario():
         group = GroupCommit(engine, write_many)
-        first = asyncio.create_task(group.submit(0))
-        await asyncio.to_thread(first_batch_started.wait, 10)
-        others = [asyncio.create_task(group.submit(n)) for n in range(1, 6)]
-        await asyncio.sleep(0)
-        release_first_batch.set()
-        return await first, await asyncio.gather(*others)
+        first = await group.submit(0)
+        others = await asyncio.gather(*(group.submit(n) for n in range(1, 6)))
+        return first, others
 
     first, others = asyncio.run(scenario())
     assert (first, others) == (0, [10, 20, 30, 40, 50])
     assert batches == [[0], [1, 2, 3, 4, 5]]
+
+
+def test_a_batch_that_would_wait_for_another_writer_waits_in_a_worker_thread_not_on_the_loop(engine):
+    from sqlalchemy import text
+
+    threads: list[bool] = []
+    insert = _writer("line")
+
+    def write_many(session, items):
+        threads.append(threading.current_thread() is threading.main_thread())
+        return insert(session, items)
+
+    async def scenario():
+        group = GroupCommit(engine, write_many)
+        await group.submit(1)  # nobody else writing: on the loop
+        held, release = threading.Event(), threading.Event()
+
+        def other_writer():  # e.g. a copy import of the same process, in its own transaction
+            with engine.begin() as conn:
+                conn.execute(text("INSERT INTO written VALUES ('import', 99)"))
+                held.set()
+                release.wait(10)
+
+        importing = asyncio.create_task(asyncio.to_thread(other_writer))
+        await asyncio.to_thread(held.wait, 10)
+        waiting = asyncio.create_task(group.submit(2))  # behind the import
+        await asyncio.sleep(0.05)
+        loop_free = not waiting.done()  # the loop answers while the batch waits for the lock
+        release.set()
+        await importing
+        return loop_free, await waiting
+
+    loop_free, written = asyncio.run(scenario())
+    assert loop_free and written == 20
+    assert threads == [True, False]
+    assert _stored(engine) == [("import", 99), ("line", 1), ("line", 2)]
 
 
 def test_the_group_commits_of_one_database_share_its_transactions(engine):
