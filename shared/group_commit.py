@@ -104,7 +104,7 @@ class GroupCommit(Generic[Item, Result]):
 
     On SQLite every write takes the file's one write lock anyway, so separate lines would
     only queue behind each other; one line makes one transaction (one ``BEGIN``, one
-    ``COMMIT`` and its sync, one hand-off to a worker thread) of what several would make.
+    ``COMMIT`` and its sync, at most one hand-off to a worker thread) of what several would make.
     ``write_many`` must not commit: the line commits once all its writers have run. If the
     shared transaction fails, each writer runs again in a transaction of its own, so that one
     writer's failure fails its own callers only.

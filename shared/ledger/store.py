@@ -1,8 +1,9 @@
 """The provision-record ledger of one tenant, stored through SQLAlchemy.
 
-``Ledger.append_many`` is one transaction (``append_in`` the same within a caller's): the records, their leaf hashes, the subtrees
-they complete, the new frontier and one batch seal (an Ed25519 signature over the tree
-head after the batch) commit together, and the call returns only after the commit. The
+``Ledger.append_many`` is one transaction (``append_in`` the same within a caller's): the
+records, their leaf hashes, the subtrees they complete, the new frontier and one batch seal
+(an Ed25519 signature over the tree head after the batch) commit together, and the call
+returns only after the commit. The
 tenant's row in ``ledger_trees`` is locked first (``BEGIN IMMEDIATE`` on SQLite, see ``shared.db``, ``SELECT
 … FOR UPDATE`` on PostgreSQL), so concurrent writers queue instead of forking the tree.
 """
