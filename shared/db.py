@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Engine, Table, create_engine, event, text
+from sqlalchemy import Engine, Row, Table, create_engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -141,8 +141,8 @@ def insert_ignoring_conflicts(session: Session, table: Table, values: dict) -> b
     Whether it went in is read from ``RETURNING`` (a row comes back only for an insert),
     as drivers do not all report a row count for this statement.
     """
-    dialect = session.get_bind().dialect.name
-    return session.execute(_insert_ignoring(dialect, table), values).first() is not None
+    key = next(iter(table.primary_key.columns)).name
+    return session.execute(_insert_ignoring(session.get_bind().dialect.name, table, key), values).first() is not None
 
 
 def insert_ignoring_conflicts_many(session: Session, table: Table, rows: list[dict], key: str) -> set:
@@ -150,18 +150,20 @@ def insert_ignoring_conflicts_many(session: Session, table: Table, rows: list[di
     of each row that went in (rows must not repeat a key among themselves)."""
     if not rows:
         return set()
-    dialect = session.get_bind().dialect.name
-    insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}.get(dialect)
-    if insert is None:
-        raise NotImplementedError(f"no insert-or-ignore for {dialect}")
-    return set(session.execute(insert(table).on_conflict_do_nothing().returning(table.c[key]), rows).scalars())
+    return set(session.execute(_insert_ignoring(session.get_bind().dialect.name, table, key), rows).scalars())
 
 
 @functools.cache
-def _insert_ignoring(dialect: str, table: Table):
+def _insert_ignoring(dialect: str, table: Table, key: str):
     """The statement, built once per table: only its parameters change from row to row."""
     insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}.get(dialect)
     if insert is None:
         raise NotImplementedError(f"no insert-or-ignore for {dialect}")
-    key = next(iter(table.primary_key.columns))
-    return insert(table).on_conflict_do_nothing().returning(key)
+    return insert(table).on_conflict_do_nothing().returning(table.c[key])
+
+
+def rows_for(session: Session, statement, keys: Iterable, **params) -> list[Row]:
+    """The rows of ``statement`` for ``keys``, bound to its expanding ``keys`` parameter with
+    ``params``: one statement for a batch's look-ups, and none for no keys."""
+    asked = list(keys)
+    return list(session.execute(statement, {**params, "keys": asked})) if asked else []

@@ -25,7 +25,8 @@ from shared.sqlite_writers import writer_line_is_free
 Item = TypeVar("Item")
 Result = TypeVar("Result")
 
-MAX_BATCH = 500
+#: Items per batch unless a call says otherwise (a network batch is bounded by its contract).
+BATCH_LIMIT = 500
 
 
 class _Queue:
@@ -45,7 +46,7 @@ class GroupCall(Generic[Item, Result]):
     def __init__(
         self,
         call_many: Callable[[list[Item]], Awaitable[Sequence[Result | BaseException]]],
-        max_batch: int = MAX_BATCH,
+        max_batch: int = BATCH_LIMIT,
     ) -> None:
         self._call_many = call_many
         self._max_batch = max_batch

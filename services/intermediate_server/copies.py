@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from services.intermediate_server.models import ProvisionCopy
 from shared.contracts.network import CopyDigest, CopyImport, check_records, copy_digest
+from shared.db import rows_for
 from shared.errors import InvalidRequest
 from shared.models import utcnow
 
@@ -62,7 +63,7 @@ def register(session: Session, tenant: str, request: CopyImport, registered_by: 
 _copies = ProvisionCopy.__table__
 _RECORDS_OF = select(_copies.c.integrated_address_number, _copies.c.records).where(
     _copies.c.tenant == bindparam("tenant"),
-    _copies.c.integrated_address_number.in_(bindparam("numbers", expanding=True)),
+    _copies.c.integrated_address_number.in_(bindparam("keys", expanding=True)),
     _copies.c.item_code == bindparam("item"),
 )
 
@@ -76,9 +77,8 @@ def records_of_many(session: Session, tenant: str, item_code: str, numbers: Iter
     """``records_of`` each person for one item, in one statement (no records: an empty list)."""
     asked = list(numbers)
     found = {number: [] for number in asked}
-    if asked:
-        for number, records in session.execute(_RECORDS_OF, {"tenant": tenant, "numbers": asked, "item": item_code}):
-            found[number] = json.loads(records)
+    for number, records in rows_for(session, _RECORDS_OF, asked, tenant=tenant, item=item_code):
+        found[number] = json.loads(records)
     return found
 
 

@@ -76,7 +76,10 @@ class HubClient:
             except ValueError:
                 problem = Problem(f"the hub answered {response.status_code}")
             raise problem
-        return reply.model_validate_json(response.content)
+        try:
+            return reply.model_validate_json(response.content)
+        except ValueError:  # pydantic's ValidationError too: the callers learn it as the hub's failure
+            raise Unavailable(f"the hub sent a reply that does not parse as {reply.__name__}") from None
 
     async def register(self, city: str, registration: Registration) -> RegistrationReply:
         return await self._call("PUT", REGISTRATION_PATH.format(city=city), registration, RegistrationReply)

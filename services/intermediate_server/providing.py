@@ -214,13 +214,17 @@ def _provide_in(rt: Runtime, session: Session, asked: Sequence[tuple[RoutedQuery
             "requested_at": received_at,
             "person_key": decision.person_key,
         }
-        outcome = {"serial_number": permit.serial_number, "query_id": permit.query_id}
+        ids = {"serial_number": permit.serial_number, "query_id": permit.query_id}
         if decision.refusal is not None:
-            answered.append((ProvisionOutcome(**outcome, status="refused", refusal_reason=decision.refusal), provision_record(rt.tenant, **fields, outcome="refused", refusal_reason=decision.refusal)))
+            outcome = ProvisionOutcome(**ids, status="refused", refusal_reason=decision.refusal)
+            record = provision_record(rt.tenant, **fields, outcome="refused", refusal_reason=decision.refusal)
         elif decision.held:
-            answered.append((ProvisionOutcome(**outcome, status="held"), provision_record(rt.tenant, **fields, outcome="held_for_review")))
+            outcome = ProvisionOutcome(**ids, status="held")
+            record = provision_record(rt.tenant, **fields, outcome="held_for_review")
         else:
-            answered.append((ProvisionOutcome(**outcome, status="provided", answer=sealed), provision_record(rt.tenant, **fields, outcome="provided", provided_at=utcnow())))
+            outcome = ProvisionOutcome(**ids, status="provided", answer=sealed)
+            record = provision_record(rt.tenant, **fields, outcome="provided", provided_at=utcnow())
+        answered.append((outcome, record))
     rt.ledger.append_in(session, [record for _, record in answered])
     return answered
 

@@ -47,6 +47,7 @@ from shared.contracts.network import (
     check_records,
 )
 from shared.crypto import OpenError, b64decode
+from shared.db import rows_for
 from shared.errors import Conflict, NotFound, Problem, Unavailable, returned
 from shared.events import enqueue_many
 from shared.ledger import ProvisionRecord
@@ -95,11 +96,11 @@ _FINISH = (
 )
 _OPEN = (
     select(_QUERIES.c.query_id)
-    .where(_QUERIES.c.tenant == bindparam("tenant"), _QUERIES.c.query_id.in_(bindparam("query_ids", expanding=True)), _QUERIES.c.status.not_in(FINAL_STATUSES))
+    .where(_QUERIES.c.tenant == bindparam("tenant"), _QUERIES.c.query_id.in_(bindparam("keys", expanding=True)), _QUERIES.c.status.not_in(FINAL_STATUSES))
     .with_for_update()
 )
 _INSERT = _QUERIES.insert()
-_RESULTS = select(_QUERIES).where(_QUERIES.c.tenant == bindparam("tenant"), _QUERIES.c.query_id.in_(bindparam("query_ids", expanding=True)))
+_RESULTS = select(_QUERIES).where(_QUERIES.c.tenant == bindparam("tenant"), _QUERIES.c.query_id.in_(bindparam("keys", expanding=True)))
 
 
 # --- 1. submit ------------------------------------------------------------------------
@@ -345,7 +346,7 @@ def _finish_many(rt: Runtime, session: Session, ends: Sequence[tuple[dict, Query
         rt.ledger.append_in(session, records)
     # The queries not ended yet, locked until the end of this transaction (on SQLite the
     # transaction holds the write lock from its start).
-    ending = set(session.execute(_OPEN, {"tenant": rt.tenant, "query_ids": [end["query_id_"] for end, _, _ in ends]}).scalars())
+    ending = {query_id for (query_id,) in rows_for(session, _OPEN, (end["query_id_"] for end, _, _ in ends), tenant=rt.tenant)}
     changed = []
     for end, _, _ in ends:
         changed.append(end["query_id_"] in ending)
@@ -380,14 +381,14 @@ def result(rt: Runtime, query_id: str, requested_by: str | None) -> QueryResult:
 
 
 async def result_soon(rt: Runtime, query_id: str, requested_by: str | None) -> QueryResult:
-    """``result``, read in one snapshot with those asked meanwhile (``Runtime.results``)."""
-    return await rt.results.submit((query_id, requested_by))
+    """``result``, read in one snapshot with those asked meanwhile (``Runtime.group_read``)."""
+    return await rt.group_read(results_of).submit((query_id, requested_by))
 
 
 def results_of(rt: Runtime, asked: Sequence[tuple[str, str | None]]) -> list[QueryResult | Problem]:
     """``result`` of each (query id, asker), read in one snapshot."""
     with rt.ctx.db.reading() as session:
-        rows = {row.query_id: row for row in session.execute(_RESULTS, {"tenant": rt.tenant, "query_ids": list({q for q, _ in asked})})}
+        rows = {row.query_id: row for row in rows_for(session, _RESULTS, {q for q, _ in asked}, tenant=rt.tenant)}
     found: list[QueryResult | Problem] = []
     for query_id, requested_by in asked:
         row = rows.get(query_id)

@@ -31,7 +31,6 @@ from shared.contracts.network import (
     KEY_STATEMENT_LABEL,
     KeyStatement,
     PermittedQuery,
-    QueryResult,
     Registration,
     SignedKeyStatement,
     SignedPermittedList,
@@ -81,9 +80,7 @@ class Runtime:
         self._tasks: set[asyncio.Task] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wakes: dict[str, asyncio.Event] = {}
-        self._groups: dict[Callable, GroupCommit] = {}
-        # Results asked while a read is on its way are read together in the next snapshot.
-        self.results: GroupCall[tuple[str, str | None], QueryResult] = GroupCall(self._read_results)
+        self._groups: dict[Callable, GroupCommit | GroupCall] = {}
 
     def _sign_key_statement(self) -> SignedKeyStatement:
         statement = KeyStatement(
@@ -104,11 +101,6 @@ class Runtime:
             self._recorder = Recorder(self.ctx.ledger)
         return self._recorder
 
-    async def _read_results(self, asked: list[tuple[str, str | None]]) -> list:
-        from services.intermediate_server.querying import results_of
-
-        return await asyncio.to_thread(results_of, self, asked)
-
     @property
     def ledger(self) -> Ledger:
         if self.ctx.ledger is None:
@@ -122,6 +114,18 @@ class Runtime:
         group = self._groups.get(write_many)
         if group is None:
             group = self._groups[write_many] = GroupCommit(self.ctx.db.engine, lambda session, items: write_many(self, session, items))
+        return group
+
+    def group_read(self, read_many: Callable[[Runtime, Sequence[Any]], Sequence[Any]]) -> GroupCall:
+        """The batched read ``read_many(runtime, items)`` (made on first use, run in a worker
+        thread): what is asked while a read is on its way is read together in the next."""
+        group = self._groups.get(read_many)
+        if group is None:
+
+            async def read(items: list) -> Sequence[Any]:
+                return await asyncio.to_thread(read_many, self, items)
+
+            group = self._groups[read_many] = GroupCall(read)
         return group
 
     # -- the permitted-query list --------------------------------------------------------

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from services.intermediate_server.models import SubjectRequest
 from services.intermediate_server.schemas import SubjectRequestIn, SubjectRequestView
+from shared.db import rows_for
 from shared.errors import Conflict, Forbidden, NotFound
 from shared.models import utcnow
 
@@ -68,7 +69,7 @@ _STANDING_SUSPENSIONS = (
     select(_requests.c.integrated_address_number)
     .where(
         _requests.c.tenant == bindparam("tenant"),
-        _requests.c.integrated_address_number.in_(bindparam("numbers", expanding=True)),
+        _requests.c.integrated_address_number.in_(bindparam("keys", expanding=True)),
         _requests.c.kind == "suspension",
         _requests.c.state == "accepted",
         _requests.c.lifted_at.is_(None),
@@ -84,10 +85,7 @@ def is_suspended(session: Session, tenant: str, number: str) -> bool:
 
 def suspended_among(session: Session, tenant: str, numbers: Iterable[str]) -> set[str]:
     """Those of the people for whom an accepted suspension of use stands (one statement)."""
-    asked = list(numbers)
-    if not asked:
-        return set()
-    return set(session.execute(_STANDING_SUSPENSIONS, {"tenant": tenant, "numbers": asked}).scalars())
+    return {number for (number,) in rows_for(session, _STANDING_SUSPENSIONS, numbers, tenant=tenant)}
 
 
 def view(row: SubjectRequest) -> SubjectRequestView:

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from services.intermediate_server.models import SymbolLink, SymbolRequestRow
 from shared.contracts.network import NumberAssigned
-from shared.db import insert_ignoring_conflicts
+from shared.db import insert_ignoring_conflicts, rows_for
 from shared.models import utcnow
 
 
@@ -84,10 +84,10 @@ def note_failure(session: Session, tenant: str, numbers: list[str], error: str) 
 # Built once: every query and every provision looks a symbol up.
 _links = SymbolLink.__table__
 _SYMBOLS_OF = select(_links.c.integrated_address_number, _links.c.symbol).where(
-    _links.c.tenant == bindparam("tenant"), _links.c.integrated_address_number.in_(bindparam("numbers", expanding=True))
+    _links.c.tenant == bindparam("tenant"), _links.c.integrated_address_number.in_(bindparam("keys", expanding=True))
 )
 _PERSONS_OF = select(_links.c.symbol, _links.c.integrated_address_number).where(
-    _links.c.tenant == bindparam("tenant"), _links.c.symbol.in_(bindparam("symbols", expanding=True))
+    _links.c.tenant == bindparam("tenant"), _links.c.symbol.in_(bindparam("keys", expanding=True))
 )
 
 
@@ -97,10 +97,7 @@ def symbol_of(session: Session, tenant: str, integrated_address_number: str) -> 
 
 def symbols_of(session: Session, tenant: str, numbers: Iterable[str]) -> dict[str, str]:
     """``symbol_of`` each person, in one statement: the numbers linked here, with their symbols."""
-    asked = list(numbers)
-    if not asked:
-        return {}
-    return {number: symbol for number, symbol in session.execute(_SYMBOLS_OF, {"tenant": tenant, "numbers": asked})}
+    return dict(rows_for(session, _SYMBOLS_OF, numbers, tenant=tenant))
 
 
 def person_of(session: Session, tenant: str, symbol: str) -> str | None:
@@ -110,7 +107,4 @@ def person_of(session: Session, tenant: str, symbol: str) -> str | None:
 
 def persons_of(session: Session, tenant: str, symbols: Iterable[str]) -> dict[str, str]:
     """``person_of`` each symbol, in one statement: the symbols linked here, with their numbers."""
-    asked = list(symbols)
-    if not asked:
-        return {}
-    return {symbol: number for symbol, number in session.execute(_PERSONS_OF, {"tenant": tenant, "symbols": asked})}
+    return dict(rows_for(session, _PERSONS_OF, symbols, tenant=tenant))

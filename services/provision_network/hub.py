@@ -130,6 +130,7 @@ class Hub:
         # Decisions and claims share the transactions of the hub's other writes (``GroupCommit``).
         self._decisions: GroupCommit[tuple[Route, PermitRequest, datetime], Decided] = GroupCommit(ctx.db.engine, self._decide_in)
         self._claims: GroupCommit[tuple[str, SentQuery, datetime], Honoured] = GroupCommit(ctx.db.engine, self._honour_in)
+        self._ends: GroupCommit[tuple[str, str], None] = GroupCommit(ctx.db.engine, self._end_in)
         self._list: SignedPermittedList | None = None
         self._routes: dict[str, Route] = {}
         self._routes_read = 0.0
@@ -147,12 +148,16 @@ class Hub:
 
     def route(self, city: str) -> Route | None:
         """A registered institution, from a copy of the directory read at most ``ROUTES_TTL`` ago."""
-        if time.monotonic() - self._routes_read > ROUTES_TTL or city not in self._routes:
+        if not self._route_known(city):
             with self.ctx.db.reading() as session:  # a snapshot: callers may hold a write transaction
                 rows = session.scalars(select(Institution)).all()
                 self._routes = {r.code: Route(r.code, r.kind, r.network_url, SignedKeyStatement.model_validate_json(r.answer_key)) for r in rows}
             self._routes_read = time.monotonic()
         return self._routes.get(city)
+
+    def _route_known(self, city: str) -> bool:
+        """Whether the copy of the directory is fresh and names ``city``."""
+        return time.monotonic() - self._routes_read <= ROUTES_TTL and city in self._routes
 
     def register(self, caller_city: str, city: str, registration: Registration) -> RegistrationReply:
         if caller_city != city:
@@ -242,9 +247,7 @@ class Hub:
 
     async def _route(self, city: str) -> Route | None:
         """``route``, off the loop when the directory must be read again."""
-        if time.monotonic() - self._routes_read <= ROUTES_TTL and city in self._routes:
-            return self._routes[city]
-        return await asyncio.to_thread(self.route, city)
+        return self.route(city) if self._route_known(city) else await asyncio.to_thread(self.route, city)
 
     async def permit(self, caller_city: str, request: PermitRequest) -> SignedPermit:
         (result,) = await self.permit_many(caller_city, [request])
@@ -349,21 +352,19 @@ class Hub:
                 ends[sent[at].permit.permit.serial_number] = "undelivered"
             elif isinstance(result, ProvisionOutcome) and result.status != "provided":
                 ends[result.serial_number] = result.status
-        if ends:
-            await asyncio.to_thread(self._finish_many, ends)
+        await self._ends.submit_many(list(ends.items()))
         return results  # type: ignore[return-value]
 
-    def _finish(self, serial: str, state: str) -> None:
-        self._finish_many({serial: state})
-
-    def _finish_many(self, states: dict[str, str]) -> None:
-        with self.ctx.db.session() as session:
-            for serial, state in states.items():
-                row = session.get(Permit, serial)
-                if row is not None:
-                    row.state = state
-                    if state != "held":
-                        row.finished_at = utcnow()
+    @staticmethod
+    def _end_in(session: Session, ends: Sequence[tuple[str, str]]) -> list[None]:
+        """Each permit's query ended as (serial number, state); "held" waits for its answer."""
+        for serial, state in ends:
+            row = session.get(Permit, serial)
+            if row is not None:
+                row.state = state
+                if state != "held":
+                    row.finished_at = utcnow()
+        return [None] * len(ends)
 
     def _awaiting(self, caller_city: str, outcome: ProvisionOutcome) -> tuple[str, str]:
         with self.ctx.db.session() as session:
@@ -385,7 +386,7 @@ class Hub:
             raise InvalidRequest("deliver an answer or a refusal, not another hold")
         requester, url = await asyncio.to_thread(self._awaiting, caller_city, outcome)
         await self.peers.post(requester, url, DELIVER_PATH, outcome, ProvisionOutcome)
-        await asyncio.to_thread(self._finish, outcome.serial_number, {"provided": "answered"}.get(outcome.status, outcome.status))
+        await self._ends.submit((outcome.serial_number, {"provided": "answered"}.get(outcome.status, outcome.status)))
 
     # -- system management -------------------------------------------------------------
 

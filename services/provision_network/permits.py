@@ -26,6 +26,7 @@ from shared.contracts.network import (
     intermediate_server,
 )
 from shared.crypto import SignatureMismatch, sign_document, verify_document
+from shared.db import rows_for
 
 
 class PermitRefused(Exception):
@@ -125,11 +126,9 @@ def honour_many(session: Session, public_key: Ed25519PublicKey, asked: Sequence[
     reasons = [_refusal(public_key, signed, caller, now) for signed, caller in asked]
     # The update is the claim: of two requests with the same permit, one changes the row.
     pairs = list({(signed.permit.serial_number, signed.permit.query_id) for (signed, _), reason in zip(asked, reasons, strict=True) if reason is None})
-    rows = {row.serial_number: row for row in session.execute(_CLAIM, {"pairs": pairs, "claimed_at": now})} if pairs else {}
+    rows = {row.serial_number: row for row in rows_for(session, _CLAIM, pairs, claimed_at=now)}
     claimed = set(rows)
-    unclaimed = list({signed.permit.serial_number for signed, _ in asked} - claimed)
-    if unclaimed:
-        rows.update((row.serial_number, row) for row in session.execute(_STORED, {"serials": unclaimed}))
+    rows.update((row.serial_number, row) for row in rows_for(session, _STORED, {signed.permit.serial_number for signed, _ in asked} - claimed))
     honoured: list[tuple[Row | None, str | None]] = []
     for (signed, _), reason in zip(asked, reasons, strict=True):
         permit = signed.permit
@@ -145,10 +144,10 @@ def honour_many(session: Session, public_key: Ed25519PublicKey, asked: Sequence[
 # Built once: issuing and honouring run for every batch, and only the parameters change.
 _permits = Permit.__table__
 _ISSUE = insert(_permits)
-_STORED = select(_permits).where(_permits.c.serial_number.in_(bindparam("serials", expanding=True)))
+_STORED = select(_permits).where(_permits.c.serial_number.in_(bindparam("keys", expanding=True)))
 _CLAIM = (
     update(_permits)
-    .where(tuple_(_permits.c.serial_number, _permits.c.query_id).in_(bindparam("pairs", expanding=True)), _permits.c.used_at.is_(None))
+    .where(tuple_(_permits.c.serial_number, _permits.c.query_id).in_(bindparam("keys", expanding=True)), _permits.c.used_at.is_(None))
     .values(used_at=bindparam("claimed_at"), state="sent")
     .returning(*_permits.c)
 )
@@ -156,4 +155,4 @@ _CLAIM = (
 
 def stored_permit(session: Session, serial_number: str) -> Row | None:
     """The hub's row of a permit (its columns as attributes), if it issued one with that number."""
-    return session.execute(_STORED, {"serials": [serial_number]}).first()
+    return next(iter(rows_for(session, _STORED, [serial_number])), None)

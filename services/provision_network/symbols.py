@@ -25,7 +25,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from services.provision_network.models import IssuedSymbol
-from shared.db import insert_ignoring_conflicts
+from shared.db import insert_ignoring_conflicts, rows_for
 from shared.models import utcnow
 
 SYMBOL_BYTES = 20
@@ -100,7 +100,7 @@ _TRANSLATE = (
     .join(_source, _source.c.person_ref == _target.c.person_ref)
     .where(
         _source.c.institution == bindparam("source"),
-        _source.c.symbol.in_(bindparam("symbols", expanding=True)),
+        _source.c.symbol.in_(bindparam("keys", expanding=True)),
         _target.c.institution == bindparam("target"),
     )
 )
@@ -109,8 +109,4 @@ _TRANSLATE = (
 def translate_many(session: Session, from_institution: str, to_institution: str, symbols: Iterable[str]) -> dict[str, str]:
     """The ``to_institution``'s symbol of each person ``symbols`` name at ``from_institution``,
     for those both institutions were issued one, in one statement."""
-    asked = list(symbols)
-    if not asked:
-        return {}
-    rows = session.execute(_TRANSLATE, {"source": from_institution, "symbols": asked, "target": to_institution})
-    return {source: target for source, target in rows}
+    return dict(rows_for(session, _TRANSLATE, symbols, source=from_institution, target=to_institution))

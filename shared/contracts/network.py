@@ -27,7 +27,7 @@ import hashlib
 from datetime import date
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import AwareDatetime, Field, ValidationError
+from pydantic import AwareDatetime, Field, ValidationError, model_validator
 
 from shared.contracts.base import Event, Message, Operation
 from shared.contracts.types import IntegratedAddressNumber, LocalGovernmentCode, ResidentCode
@@ -542,6 +542,13 @@ class BatchResult(Message, Generic[Value]):
     value: Value | None = None
     problem: dict[str, Any] | None = None
 
+    @model_validator(mode="after")
+    def _one_of_them(self) -> BatchResult[Value]:
+        # A result with both or neither says nothing for certain: the reply is refused as a whole.
+        if (self.value is None) == (self.problem is None):
+            raise ValueError("a batch result holds either a value or a problem")
+        return self
+
 
 class BatchReply(Message, Generic[Value]):
     """One result per item of a batch, in the order sent."""
@@ -553,7 +560,7 @@ class BatchReply(Message, Generic[Value]):
         return cls(results=[{"problem": r.to_dict()} if isinstance(r, Problem) else {"value": r} for r in results])
 
     def unpacked(self) -> list[Value | Problem]:
-        return [r.value if r.value is not None else problem_from_dict(r.problem or {}) for r in self.results]
+        return [r.value if r.problem is None else problem_from_dict(r.problem) for r in self.results]
 
 
 PermitBatchReply = BatchReply[SignedPermit]

@@ -362,3 +362,49 @@ def test_an_answer_that_cannot_be_sealed_is_refused_and_recorded_without_failing
     assert refused.status == "refused" and "could not be sealed" in refused.refusal_reason and refused.answer is None
     assert provided.status == "provided" and provided.answer is not None
     assert [r.outcome for r in ledger_records(soka)] == ["refused", "provided"]
+
+
+def _ledger_fails(monkeypatch, app) -> None:
+    """The app's ledger refuses every append from now on (a full disk, say)."""
+
+    def refuse(*_args, **_kwargs):
+        raise RuntimeError("the ledger cannot be written")
+
+    monkeypatch.setattr(app.app.state.context.ledger, "append_in", refuse)
+
+
+def test_a_permit_whose_record_cannot_be_written_is_never_issued(network, monkeypatch):
+    from sqlalchemy import func, select
+
+    from services.provision_network.models import Permit
+
+    files, _nats, hub, koshigaya, _soka, person = network
+    _ledger_fails(monkeypatch, hub)
+    batch = net.PermitBatch(requests=[_permit_request(koshigaya, person, query_id="f" * 32)])
+    reply = signed_post(files, KOSHIGAYA_SERVER, "provision_network", hub.url, net.PERMITS_BATCH_PATH, batch)
+    assert reply.status_code == 200, reply.text
+    (refused,) = net.PermitBatchReply.model_validate_json(reply.content).unpacked()
+    assert refused.status == 503 and "record" in refused.detail
+    with hub.app.state.context.db.session() as session:  # the permit went with its record
+        assert session.scalar(select(func.count()).select_from(Permit).where(Permit.query_id == "f" * 32)) == 0
+
+
+def test_a_provision_whose_record_cannot_be_written_leaves_nothing_and_its_permit_unused(network, monkeypatch):
+    from sqlalchemy import func, select
+
+    from services.intermediate_server.models import UsedPermit
+
+    files, _nats, hub, koshigaya, soka, person = network
+    permit = _permit(files, hub, koshigaya, person)
+    routed = net.RoutedQueryBatch(queries=[net.RoutedQuery(permit=permit, provider_symbol=_symbol(soka, person, SOKA))])
+    _ledger_fails(monkeypatch, soka)
+    reply = _deliver_as_hub(files, soka, net.PROVIDE_BATCH_PATH, routed)
+    assert reply.status_code == 200, reply.text
+    (failed,) = net.OutcomeBatchReply.model_validate_json(reply.content).unpacked()
+    assert failed.status == 500 and "recorded" in failed.detail  # no sealed answer left
+    with runtime(soka).ctx.db.session() as session:  # the claim went with the record: the permit is still unused
+        assert session.scalar(select(func.count()).select_from(UsedPermit)) == 0
+    monkeypatch.undo()
+    again = _deliver_as_hub(files, soka, net.PROVIDE_BATCH_PATH, routed)
+    (provided,) = net.OutcomeBatchReply.model_validate_json(again.content).unpacked()
+    assert provided.status == "provided" and [r.outcome for r in ledger_records(soka)] == ["provided"]

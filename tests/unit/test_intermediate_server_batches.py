@@ -67,3 +67,14 @@ def test_a_batch_of_ends_ends_each_open_query_once_with_its_event(rt):
     results = querying.results_of(rt, [(a, "health_mgmt"), (theirs, None), (c, "another_system"), (c, None)])
     assert results[0].records == [{"record_type": "bcg"}] and results[3].records == []
     assert [type(r) for r in results[1:3]] == [NotFound, NotFound]  # another tenant's; another asker's
+
+
+@pytest.mark.parametrize("result", ["neither", "nulls", "both"])
+def test_a_batch_reply_whose_result_holds_neither_or_both_is_refused_as_a_whole(result):
+    from pydantic import ValidationError
+
+    outcome = net.ProvisionOutcome(serial_number="20250401090000-" + "0" * 20, query_id="a" * 32, status="refused", refusal_reason="no").model_dump(mode="json")
+    result = {"neither": {}, "nulls": {"value": None, "problem": None}, "both": {"value": outcome, "problem": {"status": 503}}}[result]
+    assert net.OutcomeBatchReply.model_validate({"results": [{"value": outcome}]}).unpacked()[0].query_id == "a" * 32
+    with pytest.raises(ValidationError, match="either a value or a problem"):
+        net.OutcomeBatchReply.model_validate({"results": [result]})
