@@ -16,14 +16,13 @@ it leaves (M28).
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 import structlog
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from services.intermediate_server import copies, permitted, subject_requests, symbols
@@ -46,7 +45,7 @@ from shared.contracts.network import (
 )
 from shared.crypto import SUITE_NAME, SignatureMismatch, b64decode, b64encode, seal, verify_document
 from shared.db import insert_ignoring_conflicts_many
-from shared.errors import Conflict, InvalidRequest, NotFound, Problem, returned
+from shared.errors import Conflict, InvalidRequest, NotFound, Problem, Unavailable, returned
 from shared.ledger import ProvisionRecord
 from shared.models import as_utc, utcnow
 
@@ -258,7 +257,7 @@ def waiting(rt: Runtime, limit: int = 200) -> list[dict]:
     with rt.ctx.db.session() as session:
         rows = session.scalars(
             select(ReviewItem)
-            .where(ReviewItem.tenant == rt.tenant, ReviewItem.state.in_(("waiting", "deciding")))
+            .where(ReviewItem.tenant == rt.tenant, ReviewItem.state == "waiting")
             .order_by(ReviewItem.received_at)
             .limit(limit)
         )
@@ -280,46 +279,39 @@ def waiting(rt: Runtime, limit: int = 200) -> list[dict]:
 def waiting_count(rt: Runtime) -> int:
     with rt.ctx.db.session() as session:
         return session.scalar(
-            select(func.count()).select_from(ReviewItem).where(ReviewItem.tenant == rt.tenant, ReviewItem.state.in_(("waiting", "deciding")))
+            select(func.count()).select_from(ReviewItem).where(ReviewItem.tenant == rt.tenant, ReviewItem.state == "waiting")
         ) or 0
 
 
-def _claim(rt: Runtime, serial: str, reviewer: str) -> ReviewItem:
-    with rt.ctx.db.session() as session:
-        item = session.get(ReviewItem, (rt.tenant, serial))
+@dataclass(frozen=True)
+class Verdict:
+    """A reviewer's decision on a held item: release it, or refuse it with a reason."""
+
+    serial_number: str
+    reviewer: str
+    release: bool
+    reason: str | None = None
+
+
+def _decide_reviews_in(rt: Runtime, session: Session, verdicts: Sequence[Verdict]) -> list[tuple[ProvisionOutcome, ProvisionRecord] | Problem]:
+    """Each verdict applied to its item if it is still waiting: the answer read and sealed (or
+    the refusal written), the item settled and the decision recorded, in one transaction, so
+    that an item is decided with its record or not at all (a failure leaves it waiting)."""
+    serials = {verdict.serial_number for verdict in verdicts}
+    items = {
+        item.serial_number: item
+        for item in session.scalars(select(ReviewItem).where(ReviewItem.tenant == rt.tenant, ReviewItem.serial_number.in_(serials)).with_for_update())
+    }
+    now = utcnow()
+    decided: list[tuple[ProvisionOutcome, ProvisionRecord] | Problem] = []
+    for verdict in verdicts:
+        item = items.get(verdict.serial_number)
         if item is None:
-            raise NotFound("no such item in the review queue")
-        claimed = session.execute(
-            update(ReviewItem)
-            .where(ReviewItem.tenant == rt.tenant, ReviewItem.serial_number == serial, ReviewItem.state == "waiting")
-            .values(state="deciding", decided_by=reviewer)
-        ).rowcount
-        if claimed != 1:
-            raise Conflict(f"the item is {item.state}: already decided or being decided")
-        return item
-
-
-def _settle(rt: Runtime, serial: str, state: str, outcome: ProvisionOutcome | None, reason: str | None) -> None:
-    with rt.ctx.db.session() as session:
-        session.execute(
-            update(ReviewItem)
-            .where(ReviewItem.tenant == rt.tenant, ReviewItem.serial_number == serial)
-            .values(
-                state=state,
-                outcome=outcome.model_dump_json() if outcome else None,
-                refusal_reason=reason,
-                decided_at=utcnow() if outcome else None,
-            )
-        )
-
-
-async def decide_review(rt: Runtime, serial: str, reviewer: str, release: bool, reason: str | None = None) -> ProvisionOutcome:
-    """Release (answer) or refuse a held item; recorded, then handed to the delivery job."""
-    if not release and not reason:
-        raise InvalidRequest("a refusal needs its reason")
-    item = await asyncio.to_thread(_claim, rt, serial, reviewer)
-    try:
-        signed = SignedPermit.model_validate_json(item.permit)
+            decided.append(NotFound("no such item in the review queue"))
+            continue
+        if item.state != "waiting":
+            decided.append(Conflict(f"the item is {item.state}: already decided"))
+            continue
         fields = {
             "requester": item.requester,
             "affair_code": item.affair_code,
@@ -329,22 +321,40 @@ async def decide_review(rt: Runtime, serial: str, reviewer: str, release: bool, 
             "requested_at": as_utc(item.received_at),
             "person_key": item.integrated_address_number,
         }
-        base = {"serial_number": item.serial_number, "query_id": item.query_id}
-        if release:
-
-            def read() -> list[dict]:
-                with rt.ctx.db.session() as session:
-                    return copies.records_of(session, rt.tenant, item.integrated_address_number, item.item_code)
-
-            sealed = _sealed_for(signed, await asyncio.to_thread(read))
-            await rt.recorder.record(provision_record(rt.tenant, **fields, outcome="released", provided_at=utcnow()))
-            outcome = ProvisionOutcome(**base, status="provided", answer=sealed)
+        ids = {"serial_number": item.serial_number, "query_id": item.query_id}
+        if verdict.release:
+            records = copies.records_of(session, rt.tenant, item.integrated_address_number, item.item_code)
+            try:
+                sealed = _sealed_for(SignedPermit.model_validate_json(item.permit), records)
+            except ValueError as exc:  # the item stays waiting; the reviewer may refuse it instead
+                decided.append(Problem(f"the answer could not be sealed to the requester's key ({type(exc).__name__})"))
+                continue
+            outcome = ProvisionOutcome(**ids, status="provided", answer=sealed)
+            record = provision_record(rt.tenant, **fields, outcome="released", provided_at=now)
         else:
-            await rt.recorder.record(provision_record(rt.tenant, **fields, outcome="refused", refusal_reason=reason))
-            outcome = ProvisionOutcome(**base, status="refused", refusal_reason=reason)
-    except BaseException:
-        await asyncio.to_thread(_settle, rt, serial, "waiting", None, None)
+            outcome = ProvisionOutcome(**ids, status="refused", refusal_reason=verdict.reason)
+            record = provision_record(rt.tenant, **fields, outcome="refused", refusal_reason=verdict.reason)
+        item.state = "released" if verdict.release else "refused"
+        item.outcome = outcome.model_dump_json()
+        item.refusal_reason = verdict.reason
+        item.decided_by = verdict.reviewer
+        item.decided_at = now
+        decided.append((outcome, record))
+    rt.ledger.append_in(session, [result[1] for result in decided if not isinstance(result, Problem)])
+    return decided
+
+
+async def decide_review(rt: Runtime, serial: str, reviewer: str, release: bool, reason: str | None = None) -> ProvisionOutcome:
+    """Release (answer) or refuse a held item, recorded with it; then handed to the delivery job."""
+    if not release and not reason:
+        raise InvalidRequest("a refusal needs its reason")
+    try:
+        outcome, record = await rt.group_commit(_decide_reviews_in).submit(Verdict(serial, reviewer, release, reason))
+    except Problem:
         raise
-    await asyncio.to_thread(_settle, rt, serial, "released" if release else "refused", outcome, reason)
+    except Exception as exc:  # nothing changed: the item is still waiting
+        log.error("review decision not recorded", serial_number=serial, error=repr(exc))
+        raise Unavailable("the decision could not be recorded: nothing changed, try again", serial_number=serial) from None
+    rt.ledger.observed([record])
     rt.wake("deliveries")
     return outcome

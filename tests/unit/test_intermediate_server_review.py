@@ -75,3 +75,35 @@ def test_a_refused_review_reaches_the_requester_as_a_refusal_with_its_reason(net
     assert result.status == "refused" and "本人確認中のため回答保留" in result.refusal_reason and result.records is None
     assert [(r.outcome, r.refusal_reason) for r in ledger_records(soka)] == [("held_for_review", None), ("refused", "本人確認中のため回答保留")]
     assert ledger_records(koshigaya)[-1].outcome == "refused"
+
+
+def test_a_release_whose_record_cannot_be_written_leaves_the_item_waiting_and_nothing_delivered(network, monkeypatch):
+    """M28: a decision and its record stand or fall together; the reviewer can try again."""
+    files, nats, koshigaya, soka, (person, _) = network
+    held = _ask_benefits(files, nats, person)
+    reviewer = staff_headers(soka, ["provision_reviewer"])
+
+    def refuse(*_args, **_kwargs):
+        raise RuntimeError("the ledger cannot be written")
+
+    monkeypatch.setattr(soka.app.state.context.ledger, "append_in", refuse)
+    refused = soka.post(f"/review/{held.serial_number}/release", headers=reviewer)
+    assert refused.status_code == 503 and "nothing changed" in refused.json()["detail"]
+    (waiting,) = soka.get("/review", headers=reviewer).json()
+    assert waiting["serial_number"] == held.serial_number and waiting["state"] == "waiting"
+    assert [r.outcome for r in ledger_records(soka)] == ["held_for_review"]
+    monkeypatch.undo()
+    assert soka.post(f"/review/{held.serial_number}/release", headers=reviewer).json()["status"] == "released"
+    assert wait_for_result(files, nats, KOSHIGAYA, held.query_id).records == [BENEFIT]
+    assert [r.outcome for r in ledger_records(soka)] == ["held_for_review", "released"]
+
+
+def test_an_unknown_item_is_not_found_and_a_decided_one_cannot_be_decided_again(network):
+    files, nats, _koshigaya, soka, (person, _) = network
+    held = _ask_benefits(files, nats, person)
+    reviewer = staff_headers(soka, ["provision_reviewer"])
+    assert soka.post(f"/review/{'0' * 40}/release", headers=reviewer).status_code == 404
+    assert soka.post(f"/review/{held.serial_number}/refuse", headers=reviewer, json={"reason": "確認中"}).status_code == 200
+    again = soka.post(f"/review/{held.serial_number}/release", headers=reviewer)
+    assert again.status_code == 409 and "refused" in again.json()["detail"]
+    assert [r.outcome for r in ledger_records(soka)] == ["held_for_review", "refused"]
