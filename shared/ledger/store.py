@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, delete, event, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -52,6 +52,31 @@ class PruneResult:
     end_index: int
     records_pruned: int
     receipt: AppendReceipt | None  # the pruning record; None when nothing was due
+
+
+@dataclass
+class _OpenBatch:
+    """What a transaction has appended to a tenant's ledger so far, under the tree's lock."""
+
+    conn: Connection
+    state: TreeState
+    frontier: TreeFrontier
+    ledger: Ledger
+
+
+#: ``Session.info`` key: the open batches of the session's transaction, by tenant.
+_OPEN_BATCHES = "renkei.ledger.open_batches"
+
+
+@event.listens_for(Session, "before_commit")
+def _seal_open_batches(session: Session) -> None:
+    for batch in session.info.pop(_OPEN_BATCHES, {}).values():
+        batch.ledger._seal(batch)
+
+
+@event.listens_for(Session, "after_rollback")
+def _drop_open_batches(session: Session) -> None:
+    session.info.pop(_OPEN_BATCHES, None)
 
 
 _INSERTS = {table: insert(table) for table in (leaves, provision_records, pruning_records, nodes, seals)}
@@ -129,25 +154,37 @@ class Ledger(LedgerReader):
         return prepared
 
     def _append_locked(self, conn: Connection, state: TreeState, prepared: Sequence[tuple[Entry, bytes]]) -> list[AppendReceipt]:
-        frontier = TreeFrontier.from_bytes(state.size, state.frontier)
-        first = frontier.size
+        """``prepared`` appended and sealed as one batch, under the lock ``state`` was read with."""
+        batch = _OpenBatch(conn, state, TreeFrontier.from_bytes(state.size, state.frontier), self)
+        receipts = self._add(batch, prepared)
+        self._seal(batch)
+        return receipts
+
+    def _add(self, batch: _OpenBatch, prepared: Sequence[tuple[Entry, bytes]]) -> list[AppendReceipt]:
+        """The entries' rows (leaves, contents, completed subtrees) written; the seal waits."""
+        frontier = batch.frontier
         leaf_rows, record_rows, pruning_rows, node_rows, receipts = [], [], [], [], []
-        for index, (entry, leaf) in enumerate(prepared, start=first):
+        for index, (entry, leaf) in enumerate(prepared, start=frontier.size):
             for node, value in frontier.append(leaf, kept_level):
                 node_rows.append({"tenant": self.tenant, "level": node.level, "idx": node.index, "hash": value})
             leaf_rows.append({"tenant": self.tenant, "idx": index, "leaf_hash": leaf})
             (record_rows if isinstance(entry, ProvisionRecord) else pruning_rows).append(entry_row(index, entry))
             receipts.append(AppendReceipt(index, leaf))
+        batch.conn.execute(_INSERTS[leaves], leaf_rows)
+        for table, rows in ((provision_records, record_rows), (pruning_records, pruning_rows), (nodes, node_rows)):
+            if rows:
+                batch.conn.execute(_INSERTS[table], rows)
+        return receipts
+
+    def _seal(self, batch: _OpenBatch) -> None:
+        """One seal over everything the batch appended, and the tree's new head."""
+        state, frontier = batch.state, batch.frontier
         # Seal times never go backwards, even if the clock does: retention counts on them.
         sealed_at = self._now()
         if state.last_sealed_at is not None and sealed_at < state.last_sealed_at:
             sealed_at = state.last_sealed_at
-        seal = BatchSeal.sign(self._key, state.seals, self.tenant, first, frontier.size, frontier.root(), sealed_at)
-        conn.execute(_INSERTS[leaves], leaf_rows)
-        for table, rows in ((provision_records, record_rows), (pruning_records, pruning_rows), (nodes, node_rows)):
-            if rows:
-                conn.execute(_INSERTS[table], rows)
-        conn.execute(
+        seal = BatchSeal.sign(self._key, state.seals, self.tenant, state.size, frontier.size, frontier.root(), sealed_at)
+        batch.conn.execute(
             _INSERTS[seals],
             {
                 "tenant": self.tenant,
@@ -159,11 +196,10 @@ class Ledger(LedgerReader):
                 "signature": seal.signature,
             },
         )
-        conn.execute(
+        batch.conn.execute(
             self._tree_update,
             {"new_size": frontier.size, "new_frontier": frontier.to_bytes(), "new_seals": state.seals + 1, "new_sealed_at": sealed_at},
         )
-        return receipts
 
     def append(self, record: ProvisionRecord) -> AppendReceipt:
         """Append one record as its own sealed batch; returns once it is committed."""
@@ -179,17 +215,24 @@ class Ledger(LedgerReader):
         return receipts
 
     def append_in(self, conn: Connection | Session, records: Sequence[ProvisionRecord]) -> list[AppendReceipt]:
-        """Append records as one batch (one seal) in the caller's transaction, which commits
-        them with whatever else it writes: a change and its record stand or fall together.
-        Tell ``observed`` once it has committed."""
+        """Append records in the caller's transaction, which commits them with whatever else it
+        writes: a change and its record stand or fall together. On a connection they are one
+        sealed batch. In a session every append of the transaction joins one batch, sealed once
+        as the session commits (a transaction shared by several writers makes one seal, not one
+        each). Tell ``observed`` once it has committed."""
         prepared = self._prepare(records)
         if any(not isinstance(entry, ProvisionRecord) for entry, _ in prepared):
             raise LedgerError("pruning records are made by prune() alone")
         if not prepared:
             return []
-        if isinstance(conn, Session):
-            conn = conn.connection()
-        return self._append_locked(conn, self._lock(conn), prepared)
+        if not isinstance(conn, Session):
+            return self._append_locked(conn, self._lock(conn), prepared)
+        opened = conn.info.setdefault(_OPEN_BATCHES, {})
+        batch, connection = opened.get(self.tenant), conn.connection()
+        if batch is None or batch.conn is not connection:  # the first append of this transaction
+            state = self._lock(connection)
+            batch = opened[self.tenant] = _OpenBatch(connection, state, TreeFrontier.from_bytes(state.size, state.frontier), self)
+        return self._add(batch, prepared)
 
     def observed(self, records: Sequence[ProvisionRecord]) -> None:
         """Records committed: the observer (the service's metrics) counts them."""

@@ -93,6 +93,39 @@ def test_each_batch_gets_one_seal(ledger, engine, key):
     assert seal.root_hash == ledger.root_hash(8)
 
 
+def test_appends_of_one_session_transaction_make_one_seal_at_its_commit(ledger, engine, key):
+    from sqlalchemy.orm import Session
+
+    _fill(ledger, [2])
+    with Session(engine) as session, session.begin():  # two writers sharing one transaction
+        first = ledger.append_in(session, sample_records(3, CITY, start=2))
+        second = ledger.append_in(session, sample_records(2, CITY, start=5))
+        assert [r.index for r in first + second] == [2, 3, 4, 5, 6]
+    with Session(engine) as session, session.begin():  # the next transaction opens its own batch
+        (third,) = ledger.append_in(session, sample_records(1, CITY, start=7))
+    with engine.connect() as conn:
+        rows = conn.execute(select(seals.c.first_index, seals.c.tree_size).order_by(seals.c.seq)).all()
+    assert [tuple(r) for r in rows] == [(0, 2), (2, 7), (7, 8)] and third.index == 7
+    assert ledger.seal_covering(6).root_hash == ledger.root_hash(7)
+    verify_ledger(engine, CITY, key.public_key())
+
+
+def test_a_rolled_back_transaction_leaves_neither_records_nor_seal(ledger, engine, key):
+    from sqlalchemy.orm import Session
+
+    _fill(ledger, [2])
+    with Session(engine) as session:
+        with pytest.raises(RuntimeError), session.begin():
+            ledger.append_in(session, sample_records(3, CITY, start=2))
+            raise RuntimeError("the change it records failed")
+        with session.begin():  # the same session, a new transaction: nothing of the last one
+            (receipt,) = ledger.append_in(session, sample_records(1, CITY, start=2))
+    assert receipt.index == 2 and ledger.tree_size() == 3
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(seals)).scalar() == 2
+    verify_ledger(engine, CITY, key.public_key())
+
+
 def test_proofs_from_the_store_match_the_tree_rebuilt_in_memory(ledger):
     receipts = _fill(ledger, [1, 2, 13, 40, 200, 57, 3])  # 316 leaves: stored levels 4 and 8 both in use
     tree = MemoryTree(r.leaf_hash for r in receipts)
