@@ -20,8 +20,8 @@ no record in any ledger, no operation log, no encryption beyond TLS. Its HTTPS c
 through the services' own client (``shared.mtls_client``), batched as the intermediate
 server batches them (``GroupCall``), it stores and ends its queries by group commit
 (``GroupCommit``, the same transaction line) and reads results asked together in one
-snapshot, as the intermediate server does: neither the HTTP client nor batching is counted
-as the price, or the saving, of security.
+snapshot (``Database.read``), as the intermediate server does: neither the HTTP client nor
+batching is counted as the price, or the saving, of security.
 
 Each path's figures carry ``cpu_ms_per_query``: the CPU each of its processes spent per query
 during the measured run, so that a change can be seen where it lands.
@@ -442,7 +442,7 @@ def _plain_provider_app(data_dir: Path, database_url: str | None):
             with db.reading() as session:
                 return copies.records_of_many(session, SOKA, asked[0]["item_code"], {body["integrated_address_number"] for body in asked})
 
-        found = await asyncio.to_thread(read)
+        found = await db.read(read)
         return {"results": [{"query_id": body["query_id"], "records": found[body["integrated_address_number"]]} for body in asked]}
 
     return app
@@ -503,7 +503,7 @@ async def _plain_requester(data_dir: Path, database_url: str | None, nats_url: s
         return [{"status": rows[q].status, "records": json.loads(rows[q].records or "[]")} for q in query_ids]
 
     async def read_many(query_ids: list[str]) -> list[dict]:
-        return await asyncio.to_thread(fetch_many, query_ids)
+        return await db.read(fetch_many, query_ids)
 
     async def relay_many(bodies: list[dict]) -> list[list]:
         payload = json.dumps({"queries": bodies}).encode()

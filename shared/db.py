@@ -6,17 +6,21 @@ with one schema per service and city so that no service reads another's tables.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, Row, Table, create_engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared.sqlite_writers import WriterLine
+
+T = TypeVar("T")
 
 _SCHEMA_SAFE = re.compile(r"^[a-z_][a-z0-9_]*$")
 
@@ -125,6 +129,15 @@ class Database:
         not ``IMMEDIATE``), rolled back at the end."""
         with self.engine.connect().execution_options(**{SQLITE_BEGIN: "BEGIN"}) as conn, Session(conn, expire_on_commit=False) as session:
             yield session
+
+    async def read(self, read: Callable[..., T], *args: Any) -> T:
+        """``read(*args)``, which only reads (through ``reading``), from the event loop. On
+        SQLite it runs on the loop: a WAL snapshot waits for no writer, and a read costs less
+        than handing it to a worker thread. On a server database it runs in a worker thread,
+        so that the loop never waits on a round trip."""
+        if self.engine.dialect.name == "sqlite":
+            return read(*args)
+        return await asyncio.to_thread(read, *args)
 
     def ping(self) -> None:
         """The database answers (a read: it does not wait for writers)."""

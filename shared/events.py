@@ -129,7 +129,7 @@ class OutboxRelay:
         was not stored, so what follows a failure is sent again (and dropped by the
         stream's duplicate window if it had been stored after all).
         """
-        rows = await asyncio.to_thread(self._pending)
+        rows = await self._db.read(self._pending)
         pending: list[tuple[int, asyncio.Future]] = []
         try:
             for row_id, msg_id, subject, stream, payload in rows:

@@ -117,13 +117,13 @@ class Runtime:
         return group
 
     def group_read(self, read_many: Callable[[Runtime, Sequence[Any]], Sequence[Any]]) -> GroupCall:
-        """The batched read ``read_many(runtime, items)`` (made on first use, run in a worker
-        thread): what is asked while a read is on its way is read together in the next."""
+        """The batched read ``read_many(runtime, items)`` (made on first use, run through
+        ``Database.read``): what is asked while a read is on its way is read together in the next."""
         group = self._groups.get(read_many)
         if group is None:
 
             async def read(items: list) -> Sequence[Any]:
-                return await asyncio.to_thread(read_many, self, items)
+                return await self.ctx.db.read(read_many, self, items)
 
             group = self._groups[read_many] = GroupCall(read)
         return group

@@ -124,6 +124,43 @@ def test_readiness_does_not_wait_for_a_writer(tmp_path):
         thread.join()
 
 
+def test_a_read_from_the_loop_runs_on_it_on_sqlite_and_in_a_worker_thread_on_a_server_database(database_url):
+    """On SQLite it sees the last commit and does not wait for a writer holding the file."""
+    import asyncio
+    import threading
+
+    db = Database(database_url)
+    with db.engine.begin() as conn:
+        conn.execute(text("CREATE TABLE seen (n INTEGER)"))
+        conn.execute(text("INSERT INTO seen VALUES (1)"))
+    holding, release = threading.Event(), threading.Event()
+
+    def writer() -> None:
+        with db.session() as session:
+            session.execute(text("INSERT INTO seen VALUES (2)"))
+            holding.set()
+            release.wait(10)
+
+    def count(asked: str) -> tuple[str, int, str]:
+        with db.reading() as session:
+            return asked, session.execute(text("SELECT count(*) FROM seen")).scalar(), threading.current_thread().name
+
+    async def scenario():
+        return await asyncio.wait_for(db.read(count, "how many"), 2), threading.current_thread().name
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    holding.wait(5)
+    try:
+        (asked, seen, reader), loop_thread = asyncio.run(scenario())
+    finally:
+        release.set()
+        thread.join()
+        db.dispose()
+    assert (asked, seen) == ("how many", 1)  # the snapshot: the writer had not committed
+    assert (reader == loop_thread) is database_url.startswith("sqlite")
+
+
 def test_sqlite_writers_of_one_process_take_turns_and_each_turn_ends_with_its_connection(tmp_path):
     """Writers in several threads and through two engines on one file all commit; a connection
     that commits and writes again keeps its turn; nobody is left waiting."""
