@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -98,17 +101,14 @@ def test_two_sqlite_writers_that_read_first_do_not_fail(tmp_path):
         assert conn.execute(text("SELECT n FROM counter")).scalar() == 200
 
 
-def test_readiness_does_not_wait_for_a_writer(tmp_path):
-    import threading
-
-    db = Database(database_url(tmp_path, "welfare_address", "112224"))
-    with db.engine.begin() as conn:
-        conn.execute(text("CREATE TABLE busy (n INTEGER)"))
+@contextmanager
+def _a_writer_holding(db: Database, statement: str):
+    """While inside: another thread's transaction has run ``statement`` and holds the write lock."""
     holding, release = threading.Event(), threading.Event()
 
     def writer() -> None:
         with db.session() as session:
-            session.execute(text("INSERT INTO busy VALUES (1)"))
+            session.execute(text(statement))
             holding.set()
             release.wait(10)
 
@@ -116,30 +116,28 @@ def test_readiness_does_not_wait_for_a_writer(tmp_path):
     thread.start()
     holding.wait(5)
     try:
-        finished = threading.Event()
-        threading.Thread(target=lambda: (db.ping(), finished.set())).start()
-        assert finished.wait(2), "the ping waited for the writer's lock"
+        yield
     finally:
         release.set()
         thread.join()
 
 
+def test_readiness_does_not_wait_for_a_writer(tmp_path):
+    db = Database(database_url(tmp_path, "welfare_address", "112224"))
+    with db.engine.begin() as conn:
+        conn.execute(text("CREATE TABLE busy (n INTEGER)"))
+    with _a_writer_holding(db, "INSERT INTO busy VALUES (1)"):
+        finished = threading.Event()
+        threading.Thread(target=lambda: (db.ping(), finished.set())).start()
+        assert finished.wait(2), "the ping waited for the writer's lock"
+
+
 def test_a_read_from_the_loop_runs_on_it_on_sqlite_and_in_a_worker_thread_on_a_server_database(database_url):
     """On SQLite it sees the last commit and does not wait for a writer holding the file."""
-    import asyncio
-    import threading
-
     db = Database(database_url)
     with db.engine.begin() as conn:
         conn.execute(text("CREATE TABLE seen (n INTEGER)"))
         conn.execute(text("INSERT INTO seen VALUES (1)"))
-    holding, release = threading.Event(), threading.Event()
-
-    def writer() -> None:
-        with db.session() as session:
-            session.execute(text("INSERT INTO seen VALUES (2)"))
-            holding.set()
-            release.wait(10)
 
     def count(asked: str) -> tuple[str, int, str]:
         with db.reading() as session:
@@ -148,14 +146,10 @@ def test_a_read_from_the_loop_runs_on_it_on_sqlite_and_in_a_worker_thread_on_a_s
     async def scenario():
         return await asyncio.wait_for(db.read(count, "how many"), 2), threading.current_thread().name
 
-    thread = threading.Thread(target=writer)
-    thread.start()
-    holding.wait(5)
     try:
-        (asked, seen, reader), loop_thread = asyncio.run(scenario())
+        with _a_writer_holding(db, "INSERT INTO seen VALUES (2)"):
+            (asked, seen, reader), loop_thread = asyncio.run(scenario())
     finally:
-        release.set()
-        thread.join()
         db.dispose()
     assert (asked, seen) == ("how many", 1)  # the snapshot: the writer had not committed
     assert (reader == loop_thread) is database_url.startswith("sqlite")
