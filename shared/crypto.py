@@ -70,19 +70,20 @@ def b64decode(text: str) -> bytes:
 # --- signed documents ------------------------------------------------------------------
 
 
-def _signed_message(label: str, document: Any) -> bytes:
+def signed_message(label: str, document: Any) -> bytes:
+    """The bytes a signature of ``document`` under ``label`` covers."""
     return label.encode("ascii") + b"\n" + canonical_bytes(document)
 
 
 def sign_document(key: Ed25519PrivateKey, label: str, document: Any) -> str:
     """The base64 Ed25519 signature of ``document`` under ``label``."""
-    return b64encode(key.sign(_signed_message(label, document)))
+    return b64encode(key.sign(signed_message(label, document)))
 
 
 def verify_document(key: Ed25519PublicKey, label: str, document: Any, signature: str) -> None:
     """Raise ``SignatureMismatch`` unless ``signature`` signs ``document`` under ``label``."""
     try:
-        key.verify(b64decode(signature), _signed_message(label, document))
+        key.verify(b64decode(signature), signed_message(label, document))
     except (InvalidSignature, ValueError):
         raise SignatureMismatch(f"the signature does not verify as a {label} document") from None
 

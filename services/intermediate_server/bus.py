@@ -2,7 +2,8 @@
 
 Each entry maps an operation of ``shared.contracts.network`` owned by this service to the
 factory of its handler; the allowlist of callers is part of the contract, not of this
-module. Database work runs in worker threads, so that the event loop keeps answering.
+module. Database work that could wait (on a lock, or a server's round trip) runs in worker
+threads, so that the event loop keeps answering.
 """
 
 from __future__ import annotations

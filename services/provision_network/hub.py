@@ -124,7 +124,6 @@ class Hub:
         self.ctx = ctx
         self.settings = settings
         self._key = signing_key(settings.data_dir, ctx.principal)
-        self._public_key = self._key.public_key()
         self.issuer = symbols.SymbolIssuer(symbols.master_secret(settings.data_dir))
         self.peers = PeerClient(ctx.credentials, tls_files(settings.data_dir, ctx.principal), settings.provider_timeout_seconds)
         # Decisions and claims share the transactions of the hub's other writes (``GroupCommit``).
@@ -277,7 +276,7 @@ class Hub:
     def _honour_in(self, session: Session, sent: Sequence[tuple[str, SentQuery, datetime]]) -> list[Honoured]:
         """Each permit checked and claimed on its own (the claims in one statement), and each
         refusal recorded in the hub's ledger, in one transaction."""
-        checked = permits.honour_many(session, self._public_key, [(query.permit, caller) for caller, query, _ in sent], utcnow())
+        checked = permits.honour_many(session, [(query.permit, caller) for caller, query, _ in sent], utcnow())
         honoured, refusals = [], []
         for (caller_city, query, received_at), (stored, reason) in zip(sent, checked, strict=True):
             provider = self.route(stored.provider) if reason is None else None

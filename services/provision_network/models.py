@@ -65,6 +65,7 @@ class Permit(Base):
     provider_symbol: Mapped[str] = mapped_column(String(40))
     issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    digest: Mapped[str] = mapped_column(String(64))  # SHA-256 of the permit as signed (permits.digest)
     used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
     state: Mapped[str] = mapped_column(String(16), default="issued")  # issued | sent | held | answered | refused
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)

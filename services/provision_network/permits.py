@@ -3,10 +3,15 @@
 The permit is an Ed25519 signature of the hub (its key in the trust directory) over the
 canonical JSON of what was allowed: serial number (処理通番), query, requester, provider,
 affair, procedure, item, route (経路情報), the requester's answer key and the validity.
+The hub keeps each permit's digest (SHA-256 of the signed bytes and the signature): a permit
+presented to it is honoured only if it is exactly one it issued, unaltered in any field or
+in its signature. Comparing costs a hash where checking the signature again would cost a
+verification; the provider, which holds only the hub's public key, verifies the signature.
 """
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -25,7 +30,7 @@ from shared.contracts.network import (
     SignedPermit,
     intermediate_server,
 )
-from shared.crypto import SignatureMismatch, sign_document, verify_document
+from shared.crypto import b64encode, signed_message, verify_document
 from shared.db import rows_for
 
 
@@ -42,12 +47,24 @@ def new_serial_number(now: datetime) -> str:
     return f"{now:%Y%m%d%H%M%S}-{secrets.token_hex(10)}"
 
 
-def sign(key: Ed25519PrivateKey, permit: ProvisionPermit) -> SignedPermit:
-    return SignedPermit(permit=permit, signature=sign_document(key, PERMIT_LABEL, permit.model_dump(mode="json")))
+def sign(key: Ed25519PrivateKey, permit: ProvisionPermit) -> tuple[SignedPermit, str]:
+    """The signed permit and its digest."""
+    message = signed_message(PERMIT_LABEL, permit.model_dump(mode="json"))
+    signed = SignedPermit(permit=permit, signature=b64encode(key.sign(message)))
+    return signed, _digest(message, signed.signature)
 
 
 def verify(public_key: Ed25519PublicKey, signed: SignedPermit) -> None:
     verify_document(public_key, PERMIT_LABEL, signed.permit.model_dump(mode="json"), signed.signature)
+
+
+def digest(signed: SignedPermit) -> str:
+    """SHA-256 of the permit's signed bytes and its signature (hex), as the hub keeps it."""
+    return _digest(signed_message(PERMIT_LABEL, signed.permit.model_dump(mode="json")), signed.signature)
+
+
+def _digest(message: bytes, signature: str) -> str:
+    return hashlib.sha256(message + b"\n" + signature.encode("ascii")).hexdigest()
 
 
 def issue(
@@ -73,6 +90,7 @@ def issue(
         issued_at=now,
         expires_at=now + lifetime,
     )
+    signed, permit_digest = sign(key, permit)
     row = {
         "serial_number": permit.serial_number,
         "query_id": permit.query_id,
@@ -85,9 +103,10 @@ def issue(
         "provider_symbol": provider_symbol,
         "issued_at": now,
         "expires_at": permit.expires_at,
+        "digest": permit_digest,
         "state": "issued",
     }
-    return sign(key, permit), row
+    return signed, row
 
 
 def store(session: Session, rows: list[dict]) -> None:
@@ -96,12 +115,8 @@ def store(session: Session, rows: list[dict]) -> None:
         session.execute(_ISSUE, rows)
 
 
-def _refusal(public_key: Ed25519PublicKey, signed: SignedPermit, caller_city: str, now: datetime) -> str | None:
-    """Why ``signed`` is not a genuine, unexpired permit of ``caller_city``'s, or None."""
-    try:
-        verify(public_key, signed)
-    except SignatureMismatch:
-        return "the permit's signature does not verify"
+def _refusal(signed: SignedPermit, caller_city: str, now: datetime) -> str | None:
+    """Why ``signed``, if genuine, is not ``caller_city``'s to use now, or None."""
     permit = signed.permit
     if permit.requester != caller_city:
         return f"the permit was issued to {permit.requester}, not to {caller_city}"
@@ -110,33 +125,40 @@ def _refusal(public_key: Ed25519PublicKey, signed: SignedPermit, caller_city: st
     return None
 
 
-def honour(session: Session, public_key: Ed25519PublicKey, signed: SignedPermit, caller_city: str, now: datetime) -> Row:
-    """The stored permit, marked used, if ``signed`` is a genuine, unexpired, unused permit of
-    ``caller_city``'s; ``PermitRefused`` otherwise."""
-    ((row, reason),) = honour_many(session, public_key, [(signed, caller_city)], now)
+def honour(session: Session, signed: SignedPermit, caller_city: str, now: datetime) -> Row:
+    """The stored permit, marked used, if ``signed`` is exactly a permit the hub issued to
+    ``caller_city``, unexpired and unused; ``PermitRefused`` otherwise."""
+    ((row, reason),) = honour_many(session, [(signed, caller_city)], now)
     if reason is not None:
         raise PermitRefused(reason)
     return row
 
 
-def honour_many(session: Session, public_key: Ed25519PublicKey, asked: Sequence[tuple[SignedPermit, str]], now: datetime) -> list[tuple[Row | None, str | None]]:
+def honour_many(session: Session, asked: Sequence[tuple[SignedPermit, str]], now: datetime) -> list[tuple[Row | None, str | None]]:
     """``honour`` of each (permit, caller city), each checked on its own: (the stored permit,
     now marked used, None), or (the stored permit if there is one, the reason it is refused).
     The batch's claims are one statement; of two copies of one permit, the first is its use."""
-    reasons = [_refusal(public_key, signed, caller, now) for signed, caller in asked]
-    # The update is the claim: of two requests with the same permit, one changes the row.
-    pairs = list({(signed.permit.serial_number, signed.permit.query_id) for (signed, _), reason in zip(asked, reasons, strict=True) if reason is None})
-    rows = {row.serial_number: row for row in rows_for(session, _CLAIM, pairs, claimed_at=now)}
+    reasons = [_refusal(signed, caller, now) for signed, caller in asked]
+    digests = [digest(signed) for signed, _ in asked]
+    # The update is the claim: only the permit as issued matches its digest, and of two
+    # requests with the same permit, one changes the row.
+    keys = list({(signed.permit.serial_number, found) for (signed, _), found, reason in zip(asked, digests, reasons, strict=True) if reason is None})
+    rows = {row.serial_number: row for row in rows_for(session, _CLAIM, keys, claimed_at=now)}
     claimed = set(rows)
     rows.update((row.serial_number, row) for row in rows_for(session, _STORED, {signed.permit.serial_number for signed, _ in asked} - claimed))
     honoured: list[tuple[Row | None, str | None]] = []
-    for (signed, _), reason in zip(asked, reasons, strict=True):
-        permit = signed.permit
-        row = rows.get(permit.serial_number)
-        if reason is None and permit.serial_number in claimed:
-            claimed.discard(permit.serial_number)  # a later copy finds it used
+    for (signed, _), found, reason in zip(asked, digests, reasons, strict=True):
+        serial = signed.permit.serial_number
+        row = rows.get(serial)
+        if reason is None and serial in claimed and row.digest == found:
+            claimed.discard(serial)  # a later copy finds it used
         elif reason is None:
-            reason = "the hub issued no such permit" if row is None or row.query_id != permit.query_id else "the permit has already been used"
+            if row is None:
+                reason = "the hub issued no such permit"
+            elif row.digest != found:
+                reason = "the permit is not as the hub issued it: its contents or its signature were altered"
+            else:
+                reason = "the permit has already been used"
         honoured.append((row, reason))
     return honoured
 
@@ -147,7 +169,7 @@ _ISSUE = insert(_permits)
 _STORED = select(_permits).where(_permits.c.serial_number.in_(bindparam("keys", expanding=True)))
 _CLAIM = (
     update(_permits)
-    .where(tuple_(_permits.c.serial_number, _permits.c.query_id).in_(bindparam("keys", expanding=True)), _permits.c.used_at.is_(None))
+    .where(tuple_(_permits.c.serial_number, _permits.c.digest).in_(bindparam("keys", expanding=True)), _permits.c.used_at.is_(None))
     .values(used_at=bindparam("claimed_at"), state="sent")
     .returning(*_permits.c)
 )

@@ -121,14 +121,23 @@ def test_a_permit_is_honoured_once_by_its_requester_before_it_expires(db):
         permits.store(session, [row, expiring_row])
     assert signed.permit.route == ["intermediate_server@112224", "provision_network", "intermediate_server@112216"]
     refusals = []
-    for attempt, city in ((signed, SOKA), (expiring, KOSHIGAYA), (signed.model_copy(update={"signature": expiring.signature}), KOSHIGAYA)):
+    stretched = signed.permit.model_copy(update={"expires_at": now + timedelta(hours=1)})
+    attempts = (
+        (signed, SOKA),
+        (expiring, KOSHIGAYA),
+        (signed.model_copy(update={"signature": expiring.signature}), KOSHIGAYA),
+        (signed.model_copy(update={"permit": stretched}), KOSHIGAYA),
+        (permits.issue(key, requester.code, answer_key, request, "b" * 40, now, timedelta(minutes=2))[0], KOSHIGAYA),  # never stored
+    )
+    for attempt, city in attempts:
         with db.session() as session, pytest.raises(permits.PermitRefused) as refused:
-            permits.honour(session, key.public_key(), attempt, city, now)
+            permits.honour(session, attempt, city, now)
         refusals.append(refused.value.reason)
-    assert refusals == ["the permit was issued to 112224, not to 112216", "the permit has expired", "the permit's signature does not verify"]
+    altered = "the permit is not as the hub issued it: its contents or its signature were altered"
+    assert refusals == ["the permit was issued to 112224, not to 112216", "the permit has expired", altered, altered, "the hub issued no such permit"]
     with db.session() as session:
-        assert permits.honour(session, key.public_key(), signed, KOSHIGAYA, now).provider_symbol == "b" * 40
+        assert permits.honour(session, signed, KOSHIGAYA, now).provider_symbol == "b" * 40
     with db.session() as session, pytest.raises(permits.PermitRefused, match="already been used"):
-        permits.honour(session, key.public_key(), signed, KOSHIGAYA, now)
+        permits.honour(session, signed, KOSHIGAYA, now)
     with pytest.raises(SignatureMismatch):
         permits.verify(Ed25519PrivateKey.generate().public_key(), signed)
