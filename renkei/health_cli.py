@@ -32,7 +32,7 @@ from shared.db import Database, database_url, schema_name
 from shared.errors import Problem
 from shared.ids import InvalidIdentifier, validate_local_government_code
 from shared.models import KernelBase
-from shared.oplog import Actor, OperationLog
+from shared.oplog import Actor, Entry, OperationLog
 
 SERVICE = "health_mgmt"
 
@@ -65,7 +65,7 @@ def open_register(data: Path, city: str, base_url: str | None) -> Database:
 
 
 def _log(db: Database, by: str, operation: str, outcome: str, detail: dict) -> None:
-    OperationLog(db).record(Actor(by, "staff"), "cli", operation, outcome, detail=json.dumps(detail, ensure_ascii=False))
+    OperationLog(db).record(Entry(Actor(by, "staff"), "cli", operation, outcome, detail=json.dumps(detail, ensure_ascii=False)))
 
 
 @import_app.command("clinic-report")

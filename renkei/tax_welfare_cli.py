@@ -24,7 +24,7 @@ from shared.config import ServiceSettings
 from shared.db import Database
 from shared.errors import Problem
 from shared.ids import InvalidIdentifier, validate_local_government_code
-from shared.oplog import Actor, OperationLog
+from shared.oplog import Actor, Entry, OperationLog
 from shared.service import migrate_database, open_database
 
 SERVICE = "tax_welfare"
@@ -75,7 +75,7 @@ def load(
         raise typer.Exit(2) from None
     result = vars(report)
     detail = {k: v for k, v in result.items() if k != "refused"} | {"refused": len(report.refused), "file": file.name}
-    OperationLog(db).record(Actor(by, "staff"), "cli", "tax_welfare.records.load", "ok", detail=json.dumps(detail, ensure_ascii=False))
+    OperationLog(db).record(Entry(Actor(by, "staff"), "cli", "tax_welfare.records.load", "ok", detail=json.dumps(detail, ensure_ascii=False)))
     db.dispose()
     if as_json:
         print(json.dumps(result, ensure_ascii=False, indent=2))

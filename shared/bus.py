@@ -27,7 +27,7 @@ from pydantic import BaseModel, ValidationError
 from shared.auth import AUTHORIZATION, Caller, Credentials, TokenVerifier, check_allowed
 from shared.contracts import Operation
 from shared.errors import PROBLEM_JSON, InvalidRequest, Problem, Unavailable, problem_from_dict
-from shared.oplog import Actor, OperationLog
+from shared.oplog import Actor, Entry, OperationLog
 from shared.trust import Principal, principal_name
 
 log = structlog.get_logger("renkei.bus")
@@ -181,7 +181,7 @@ class Bus:
             # The record is written before the caller learns the outcome: nothing answered goes unlogged.
             if self._oplog is not None and (operation.audited or outcome != "ok"):
                 actor = Actor(str(caller.principal), "service") if caller else Actor.anonymous()
-                await self._oplog.write(actor, "bus", key, outcome, person, request_id)
+                await self._oplog.write(Entry(actor, "bus", key, outcome, person, request_id))
             self._observe(key, "ok" if outcome == "ok" else outcome.rsplit(":", 1)[-1], time.perf_counter() - started)
             if msg.reply:
                 await self.nc.publish(msg.reply, body, headers=reply_headers)

@@ -20,7 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.auth import AUTHORIZATION, Caller, TokenVerifier, check_allowed
 from shared.errors import PROBLEM_JSON, InvalidRequest, Problem
-from shared.oplog import Actor, OperationLog
+from shared.oplog import Actor, Entry, OperationLog
 
 
 def problem_response(problem: Problem, instance: str | None = None) -> JSONResponse:
@@ -130,4 +130,4 @@ class OperationLogMiddleware:
         operation, person = audit
         actor = state.get("actor") or Actor.anonymous()
         outcome = "ok" if status < 400 else f"http-{status}"
-        await self._oplog.write(actor, "http", operation, outcome, person, state.get("request_id"))
+        await self._oplog.write(Entry(actor, "http", operation, outcome, person, state.get("request_id")))

@@ -35,56 +35,50 @@ class Actor:
         return cls("anonymous", "anonymous")
 
 
+@dataclass(frozen=True)
+class Entry:
+    """One line of the operation log: who did which operation on whose data, and the outcome."""
+
+    actor: Actor
+    channel: str  # http | bus | cli
+    operation: str
+    outcome: str
+    person_key: str | None = None
+    request_id: str | None = None
+    detail: str | None = None
+
+    def row(self) -> dict:
+        return {
+            "at": utcnow(),
+            "actor": self.actor.name,
+            "actor_kind": self.actor.kind,
+            "channel": self.channel,
+            "operation": self.operation,
+            "person_key": self.person_key,
+            "outcome": self.outcome,
+            "request_id": self.request_id,
+            "detail": self.detail,
+        }
+
+
 class OperationLog:
     def __init__(self, db: Database) -> None:
         self._db = db
         self._batches: GroupCommit[dict, None] = GroupCommit(db.engine, self._insert_in)
 
     @staticmethod
-    def _row(actor: Actor, channel: str, operation: str, outcome: str, person_key: str | None, request_id: str | None, detail: str | None) -> dict:
-        return {
-            "at": utcnow(),
-            "actor": actor.name,
-            "actor_kind": actor.kind,
-            "channel": channel,
-            "operation": operation,
-            "person_key": person_key,
-            "outcome": outcome,
-            "request_id": request_id,
-            "detail": detail,
-        }
-
-    @staticmethod
     def _insert_in(session: Session, rows: Sequence[dict]) -> list[None]:
         session.execute(_INSERT, list(rows))
         return [None] * len(rows)
 
-    def record(
-        self,
-        actor: Actor,
-        channel: str,
-        operation: str,
-        outcome: str,
-        person_key: str | None = None,
-        request_id: str | None = None,
-        detail: str | None = None,
-    ) -> None:
+    def record(self, entry: Entry) -> None:
         """Write one entry now, in its own transaction (for callers outside an event loop)."""
         with self._db.session() as session:
-            self._insert_in(session, [self._row(actor, channel, operation, outcome, person_key, request_id, detail)])
+            self._insert_in(session, [entry.row()])
 
-    async def write(
-        self,
-        actor: Actor,
-        channel: str,
-        operation: str,
-        outcome: str,
-        person_key: str | None = None,
-        request_id: str | None = None,
-        detail: str | None = None,
-    ) -> None:
+    async def write(self, entry: Entry) -> None:
         """Write one entry with those of concurrent requests; returns once it is committed."""
-        await self._batches.submit(self._row(actor, channel, operation, outcome, person_key, request_id, detail))
+        await self._batches.submit(entry.row())
 
     def entries(self, operation: str | None = None, limit: int = 1000) -> list[OperationLogEntry]:
         query = select(OperationLogEntry).order_by(OperationLogEntry.id.desc()).limit(limit)

@@ -12,7 +12,7 @@ from sqlalchemy import text
 
 from shared import migrate
 from shared.db import Database, database_url, schema_name
-from shared.oplog import Actor, OperationLog
+from shared.oplog import Actor, Entry, OperationLog
 
 
 def test_sqlite_files_are_per_service_and_city(tmp_path):
@@ -43,7 +43,7 @@ def test_services_sharing_a_postgresql_database_see_only_their_own_schema(databa
     juki = Database(database_url, schema_name("juki_cs", "112224"))
     for db in (health, juki):
         migrate.upgrade(db)
-    OperationLog(health).record(Actor("staff-1", "staff"), "http", "people.read", "ok", person_key="P-1")
+    OperationLog(health).record(Entry(Actor("staff-1", "staff"), "http", "people.read", "ok", person_key="P-1"))
     assert [e.person_key for e in OperationLog(health).entries()] == ["P-1"]
     assert OperationLog(juki).entries() == []
     with health.engine.connect() as conn:

@@ -79,7 +79,7 @@ def test_a_refused_review_reaches_the_requester_as_a_refusal_with_its_reason(net
 
 def test_a_release_whose_record_cannot_be_written_leaves_the_item_waiting_and_nothing_delivered(network, monkeypatch):
     """M28: a decision and its record stand or fall together; the reviewer can try again."""
-    files, nats, koshigaya, soka, (person, _) = network
+    files, nats, _koshigaya, soka, (person, _) = network
     held = _ask_benefits(files, nats, person)
     reviewer = staff_headers(soka, ["provision_reviewer"])
 
