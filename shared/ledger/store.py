@@ -228,6 +228,13 @@ class Ledger(LedgerReader):
         if not isinstance(conn, Session):
             return self._append_locked(conn, self._lock(conn), prepared)
         opened = conn.info.setdefault(_OPEN_BATCHES, {})
+        if conn.in_nested_transaction():
+            # A savepoint may roll back alone: what it appends is sealed in it, after what the
+            # enclosing transaction had appended before it.
+            if (before := opened.pop(self.tenant, None)) is not None:
+                self._seal(before)
+            connection = conn.connection()
+            return self._append_locked(connection, self._lock(connection), prepared)
         batch, connection = opened.get(self.tenant), conn.connection()
         if batch is None or batch.conn is not connection:  # the first append of this transaction
             state = self._lock(connection)

@@ -126,6 +126,22 @@ def test_a_rolled_back_transaction_leaves_neither_records_nor_seal(ledger, engin
     verify_ledger(engine, CITY, key.public_key())
 
 
+def test_an_append_inside_a_savepoint_that_rolls_back_leaves_the_rest_of_the_transaction_whole(ledger, engine, key):
+    from sqlalchemy.orm import Session
+
+    with Session(engine) as session, session.begin():
+        ledger.append_in(session, sample_records(2, CITY, start=0))
+        with pytest.raises(RuntimeError), session.begin_nested():
+            ledger.append_in(session, sample_records(3, CITY, start=2))
+            raise RuntimeError("the handler failed")
+        (after,) = ledger.append_in(session, sample_records(1, CITY, start=2))
+    assert after.index == 2 and ledger.tree_size() == 3
+    with engine.connect() as conn:
+        rows = conn.execute(select(seals.c.first_index, seals.c.tree_size).order_by(seals.c.seq)).all()
+    assert [tuple(r) for r in rows] == [(0, 2), (2, 3)]
+    verify_ledger(engine, CITY, key.public_key())
+
+
 def test_proofs_from_the_store_match_the_tree_rebuilt_in_memory(ledger):
     receipts = _fill(ledger, [1, 2, 13, 40, 200, 57, 3])  # 316 leaves: stored levels 4 and 8 both in use
     tree = MemoryTree(r.leaf_hash for r in receipts)
