@@ -340,7 +340,9 @@ def _decide_reviews_in(rt: Runtime, session: Session, verdicts: Sequence[Verdict
         item.decided_by = verdict.reviewer
         item.decided_at = now
         decided.append((outcome, record))
-    rt.ledger.append_in(session, [result[1] for result in decided if not isinstance(result, Problem)])
+    records = [result[1] for result in decided if not isinstance(result, Problem)]
+    if records:
+        rt.ledger.append_in(session, records)
     return decided
 
 

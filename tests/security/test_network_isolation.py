@@ -190,7 +190,9 @@ def test_where_tenants_share_a_database_every_read_is_their_own(tmp_path, databa
         with pytest.raises(NotFound):
             querying.result(views[KOSHIGAYA], "d" * 32, None)
         assert len(providing.waiting(views[SOKA])) == 1 and providing.waiting(views[KOSHIGAYA]) == []
-        with pytest.raises(NotFound):
-            providing._claim(views[KOSHIGAYA], "s1", "reviewer-1")
+        with db.session() as session:
+            (decided,) = providing._decide_reviews_in(views[KOSHIGAYA], session, [providing.Verdict("s1", "reviewer-1", release=False, reason="x")])
+        assert isinstance(decided, NotFound)
+        assert [item["state"] for item in providing.waiting(views[SOKA])] == ["waiting"]
     finally:
         db.dispose()
