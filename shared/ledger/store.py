@@ -74,9 +74,18 @@ def _seal_open_batches(session: Session) -> None:
         batch.ledger._seal(batch)
 
 
-@event.listens_for(Session, "after_rollback")
-def _drop_open_batches(session: Session) -> None:
-    session.info.pop(_OPEN_BATCHES, None)
+@event.listens_for(Session, "after_transaction_create")
+def _seal_before_a_savepoint(session: Session, transaction) -> None:
+    # A savepoint may roll back alone: what the transaction appended before it is sealed first,
+    # and this runs before the SAVEPOINT is issued (SQLAlchemy issues it on first use).
+    if transaction.nested:
+        _seal_open_batches(session)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _drop_open_batches(session: Session, transaction) -> None:
+    if transaction.parent is None:  # the transaction itself ended: committed, rolled back or closed
+        session.info.pop(_OPEN_BATCHES, None)
 
 
 _INSERTS = {table: insert(table) for table in (leaves, provision_records, pruning_records, nodes, seals)}
@@ -155,10 +164,13 @@ class Ledger(LedgerReader):
 
     def _append_locked(self, conn: Connection, state: TreeState, prepared: Sequence[tuple[Entry, bytes]]) -> list[AppendReceipt]:
         """``prepared`` appended and sealed as one batch, under the lock ``state`` was read with."""
-        batch = _OpenBatch(conn, state, TreeFrontier.from_bytes(state.size, state.frontier), self)
+        batch = self._open(conn, state)
         receipts = self._add(batch, prepared)
         self._seal(batch)
         return receipts
+
+    def _open(self, conn: Connection, state: TreeState) -> _OpenBatch:
+        return _OpenBatch(conn, state, TreeFrontier.from_bytes(state.size, state.frontier), self)
 
     def _add(self, batch: _OpenBatch, prepared: Sequence[tuple[Entry, bytes]]) -> list[AppendReceipt]:
         """The entries' rows (leaves, contents, completed subtrees) written; the seal waits."""
@@ -227,18 +239,13 @@ class Ledger(LedgerReader):
             return []
         if not isinstance(conn, Session):
             return self._append_locked(conn, self._lock(conn), prepared)
-        opened = conn.info.setdefault(_OPEN_BATCHES, {})
-        if conn.in_nested_transaction():
-            # A savepoint may roll back alone: what it appends is sealed in it, after what the
-            # enclosing transaction had appended before it.
-            if (before := opened.pop(self.tenant, None)) is not None:
-                self._seal(before)
-            connection = conn.connection()
+        connection = conn.connection()
+        if conn.in_nested_transaction():  # sealed in the savepoint, which may roll back alone
             return self._append_locked(connection, self._lock(connection), prepared)
-        batch, connection = opened.get(self.tenant), conn.connection()
+        opened = conn.info.setdefault(_OPEN_BATCHES, {})
+        batch = opened.get(self.tenant)
         if batch is None or batch.conn is not connection:  # the first append of this transaction
-            state = self._lock(connection)
-            batch = opened[self.tenant] = _OpenBatch(connection, state, TreeFrontier.from_bytes(state.size, state.frontier), self)
+            batch = opened[self.tenant] = self._open(connection, self._lock(connection))
         return self._add(batch, prepared)
 
     def observed(self, records: Sequence[ProvisionRecord]) -> None:

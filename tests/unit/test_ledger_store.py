@@ -126,19 +126,39 @@ def test_a_rolled_back_transaction_leaves_neither_records_nor_seal(ledger, engin
     verify_ledger(engine, CITY, key.public_key())
 
 
-def test_an_append_inside_a_savepoint_that_rolls_back_leaves_the_rest_of_the_transaction_whole(ledger, engine, key):
+@pytest.mark.parametrize("inside", ["appends", "writes_then_appends", "only_writes"])
+def test_a_savepoint_that_rolls_back_leaves_the_rest_of_the_transaction_whole(ledger, engine, key, inside):
+    """What the transaction appended before the savepoint is sealed before it, whatever the
+    savepoint did first; what it appended goes with it."""
+    from sqlalchemy import text
     from sqlalchemy.orm import Session
 
     with Session(engine) as session, session.begin():
         ledger.append_in(session, sample_records(2, CITY, start=0))
         with pytest.raises(RuntimeError), session.begin_nested():
-            ledger.append_in(session, sample_records(3, CITY, start=2))
+            if inside != "appends":
+                session.execute(text("SELECT 1"))  # the SAVEPOINT is issued here, on first use
+            if inside != "only_writes":
+                ledger.append_in(session, sample_records(3, CITY, start=2))
             raise RuntimeError("the handler failed")
         (after,) = ledger.append_in(session, sample_records(1, CITY, start=2))
     assert after.index == 2 and ledger.tree_size() == 3
     with engine.connect() as conn:
         rows = conn.execute(select(seals.c.first_index, seals.c.tree_size).order_by(seals.c.seq)).all()
     assert [tuple(r) for r in rows] == [(0, 2), (2, 3)]
+    verify_ledger(engine, CITY, key.public_key())
+
+
+def test_a_session_closed_without_committing_leaves_nothing_for_its_next_transaction(ledger, engine, key):
+    from sqlalchemy.orm import Session
+
+    session = Session(engine)
+    ledger.append_in(session, sample_records(2, CITY, start=0))
+    session.close()  # neither commit nor rollback called
+    with session.begin():
+        (receipt,) = ledger.append_in(session, sample_records(1, CITY, start=0))
+    session.close()
+    assert receipt.index == 0 and ledger.tree_size() == 1
     verify_ledger(engine, CITY, key.public_key())
 
 
