@@ -133,8 +133,9 @@ class Database:
     async def read(self, read: Callable[..., T], *args: Any) -> T:
         """``read(*args)``, which only reads (through ``reading``), from the event loop. On
         SQLite it runs on the loop: a WAL snapshot waits for no writer, and a read costs less
-        than handing it to a worker thread. On a server database it runs in a worker thread,
-        so that the loop never waits on a round trip."""
+        than handing it to a worker thread (it would still hold the loop while the pool has no
+        free connection, or while SQLite recovers or resets its WAL). On a server database it
+        runs in a worker thread, so that the loop never waits on a round trip."""
         if self.engine.dialect.name == "sqlite":
             return read(*args)
         return await asyncio.to_thread(read, *args)

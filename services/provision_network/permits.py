@@ -155,6 +155,8 @@ def honour_many(session: Session, asked: Sequence[tuple[SignedPermit, str]], now
         elif reason is None:
             if row is None:
                 reason = "the hub issued no such permit"
+            elif not row.digest:
+                reason = "the permit was issued before the hub kept permits' digests: ask for a new one"
             elif row.digest != found:
                 reason = "the permit is not as the hub issued it: its contents or its signature were altered"
             else:

@@ -135,6 +135,11 @@ def test_a_permit_is_honoured_once_by_its_requester_before_it_expires(db):
         refusals.append(refused.value.reason)
     altered = "the permit is not as the hub issued it: its contents or its signature were altered"
     assert refusals == ["the permit was issued to 112224, not to 112216", "the permit has expired", altered, altered, "the hub issued no such permit"]
+    older, older_row = permits.issue(key, requester.code, answer_key, request, "b" * 40, now, timedelta(minutes=2))
+    with db.session() as session:  # a permit stored before the hub kept digests
+        permits.store(session, [{**older_row, "digest": ""}])
+    with db.session() as session, pytest.raises(permits.PermitRefused, match="before the hub kept permits' digests"):
+        permits.honour(session, older, KOSHIGAYA, now)
     with db.session() as session:
         assert permits.honour(session, signed, KOSHIGAYA, now).provider_symbol == "b" * 40
     with db.session() as session, pytest.raises(permits.PermitRefused, match="already been used"):
