@@ -36,6 +36,7 @@ from shared.contracts.network import (
     AnswerPlaintext,
     PermittedQuery,
     ProvisionOutcome,
+    ProvisionPermit,
     RoutedQuery,
     SealedAnswer,
     SignedKeyStatement,
@@ -191,6 +192,21 @@ def _sealed_for(signed: SignedPermit, records: list[dict]) -> SealedAnswer:
     return seal_answer(statement.public_key, statement.key_id, permit.serial_number, permit.query_id, permit.item_code, records)
 
 
+def _provision_fields(asked: ProvisionPermit | ReviewItem, requested_at: datetime, person_key: str) -> tuple[dict, dict]:
+    """The provision record's fields of what was asked (a permit, or a held item, which keeps
+    the permit's), and the ids of its outcome."""
+    fields = {
+        "requester": asked.requester,
+        "affair_code": asked.affair_code,
+        "procedure_code": asked.procedure_code,
+        "item_code": asked.item_code,
+        "serial_number": asked.serial_number,
+        "requested_at": requested_at,
+        "person_key": person_key,
+    }
+    return fields, {"serial_number": asked.serial_number, "query_id": asked.query_id}
+
+
 def _provide_in(rt: Runtime, session: Session, asked: Sequence[tuple[RoutedQuery, datetime]]) -> list[tuple[ProvisionOutcome, ProvisionRecord]]:
     """Each query decided on its own (its permit claimed), its answer sealed and its outcome
     recorded, all in one transaction: a claim, its answer and its record stand or fall
@@ -204,16 +220,7 @@ def _provide_in(rt: Runtime, session: Session, asked: Sequence[tuple[RoutedQuery
                 sealed = _sealed_for(query.permit, decision.records or [])
             except ValueError as exc:  # e.g. a requester key that is not a key: this query is refused, not the batch
                 decision = Decision(decision.person_key, refusal=f"the answer could not be sealed to the requester's key ({type(exc).__name__})")
-        fields = {
-            "requester": permit.requester,
-            "affair_code": permit.affair_code,
-            "procedure_code": permit.procedure_code,
-            "item_code": permit.item_code,
-            "serial_number": permit.serial_number,
-            "requested_at": received_at,
-            "person_key": decision.person_key,
-        }
-        ids = {"serial_number": permit.serial_number, "query_id": permit.query_id}
+        fields, ids = _provision_fields(permit, received_at, decision.person_key)
         if decision.refusal is not None:
             outcome = ProvisionOutcome(**ids, status="refused", refusal_reason=decision.refusal)
             record = provision_record(rt.tenant, **fields, outcome="refused", refusal_reason=decision.refusal)
@@ -312,16 +319,7 @@ def _decide_reviews_in(rt: Runtime, session: Session, verdicts: Sequence[Verdict
         if item.state != "waiting":
             decided.append(Conflict(f"the item is {item.state}: already decided"))
             continue
-        fields = {
-            "requester": item.requester,
-            "affair_code": item.affair_code,
-            "procedure_code": item.procedure_code,
-            "item_code": item.item_code,
-            "serial_number": item.serial_number,
-            "requested_at": as_utc(item.received_at),
-            "person_key": item.integrated_address_number,
-        }
-        ids = {"serial_number": item.serial_number, "query_id": item.query_id}
+        fields, ids = _provision_fields(item, as_utc(item.received_at), item.integrated_address_number)
         if verdict.release:
             records = copies.records_of(session, rt.tenant, item.integrated_address_number, item.item_code)
             try:
