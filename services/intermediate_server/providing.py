@@ -32,7 +32,6 @@ from services.intermediate_server.runtime import Runtime
 from shared.contracts.network import (
     HUB_PRINCIPAL,
     KEY_STATEMENT_LABEL,
-    PERMIT_LABEL,
     AnswerPlaintext,
     PermittedQuery,
     ProvisionOutcome,
@@ -67,7 +66,7 @@ def check_permit(rt: Runtime, signed: SignedPermit, now: datetime) -> str | None
     """The reason to refuse the permit without touching anything, or None."""
     permit = signed.permit
     try:
-        verify_document(rt.ctx.directory.public_key(HUB_PRINCIPAL), PERMIT_LABEL, permit.model_dump(mode="json"), signed.signature)
+        signed.verify(rt.ctx.directory.public_key(HUB_PRINCIPAL))
     except SignatureMismatch:
         return "the permit's signature does not verify with the hub's key"
     if permit.provider != rt.tenant:
@@ -149,12 +148,7 @@ def decide_many(rt: Runtime, session: Session, rows: list[PermittedQuery], asked
             session.add(
                 ReviewItem(
                     tenant=rt.tenant,
-                    serial_number=permit.serial_number,
-                    query_id=permit.query_id,
-                    requester=permit.requester,
-                    affair_code=permit.affair_code,
-                    procedure_code=permit.procedure_code,
-                    item_code=permit.item_code,
+                    **_permit_columns(permit),
                     integrated_address_number=person,
                     permit=signed.model_dump_json(),
                     state="waiting",
@@ -192,19 +186,20 @@ def _sealed_for(signed: SignedPermit, records: list[dict]) -> SealedAnswer:
     return seal_answer(statement.public_key, statement.key_id, permit.serial_number, permit.query_id, permit.item_code, records)
 
 
+_PERMIT_COLUMNS = ("serial_number", "query_id", "requester", "affair_code", "procedure_code", "item_code")
+
+
+def _permit_columns(asked: ProvisionPermit | ReviewItem) -> dict[str, str]:
+    """What a held item keeps of its permit (and a permit or a held item gives its record)."""
+    return {name: getattr(asked, name) for name in _PERMIT_COLUMNS}
+
+
 def _provision_fields(asked: ProvisionPermit | ReviewItem, requested_at: datetime, person_key: str) -> tuple[dict, dict]:
-    """The provision record's fields of what was asked (a permit, or a held item, which keeps
-    the permit's), and the ids of its outcome."""
-    fields = {
-        "requester": asked.requester,
-        "affair_code": asked.affair_code,
-        "procedure_code": asked.procedure_code,
-        "item_code": asked.item_code,
-        "serial_number": asked.serial_number,
-        "requested_at": requested_at,
-        "person_key": person_key,
-    }
-    return fields, {"serial_number": asked.serial_number, "query_id": asked.query_id}
+    """The provision record's fields of what was asked (a permit, or a held item), and the ids
+    of its outcome."""
+    columns = _permit_columns(asked)
+    ids = {"serial_number": columns["serial_number"], "query_id": columns.pop("query_id")}
+    return {**columns, "requested_at": requested_at, "person_key": person_key}, ids
 
 
 def _provide_in(rt: Runtime, session: Session, asked: Sequence[tuple[RoutedQuery, datetime]]) -> list[tuple[ProvisionOutcome, ProvisionRecord]]:

@@ -214,18 +214,14 @@ async def _dispatch(rt: Runtime, query_id: str, known: tuple[QueryFacts, str] | 
     except Problem as problem:
         reason = f"no permit: {problem.detail}" if problem.status < 500 else f"no permit: the network could not be reached ({problem.detail})"
         serial = str(problem.extensions.get("serial_number") or query_id)
-        await rt.recorder.record(
-            query_record(rt.tenant, **facts.codes(), serial_number=serial, requested_at=facts.requested_at, person_key=facts.integrated_address_number, refusal_reason=reason[:500])
-        )
-        await _finish(rt, facts, "refused" if problem.status < 500 else "failed", serial_number=serial, refusal_reason=reason)
+        record = query_record(rt.tenant, **facts.codes(), serial_number=serial, requested_at=facts.requested_at, person_key=facts.integrated_address_number, refusal_reason=reason[:500])
+        await _finish(rt, facts, "refused" if problem.status < 500 else "failed", serial_number=serial, refusal_reason=reason, record=record)
         return
     permit = signed.permit
     if (permit.query_id, permit.requester, permit.provider, permit.item_code) != (query_id, rt.tenant, facts.provider, facts.item_code):
         reason = "the hub's permit is for another query"
-        await rt.recorder.record(
-            query_record(rt.tenant, **facts.codes(), serial_number=permit.serial_number, requested_at=facts.requested_at, person_key=facts.integrated_address_number, refusal_reason=reason)
-        )
-        await _finish(rt, facts, "failed", serial_number=permit.serial_number, refusal_reason=reason)
+        record = query_record(rt.tenant, **facts.codes(), serial_number=permit.serial_number, requested_at=facts.requested_at, person_key=facts.integrated_address_number, refusal_reason=reason)
+        await _finish(rt, facts, "failed", serial_number=permit.serial_number, refusal_reason=reason, record=record)
         return
     await rt.recorder.record(
         query_record(rt.tenant, **facts.codes(), serial_number=permit.serial_number, requested_at=facts.requested_at, person_key=facts.integrated_address_number)

@@ -96,9 +96,7 @@ class Runtime:
     @property
     def recorder(self) -> Recorder:
         if self._recorder is None:
-            if self.ctx.ledger is None:
-                raise Unavailable("the ledger is not open yet")
-            self._recorder = Recorder(self.ctx.ledger)
+            self._recorder = Recorder(self.ledger)
         return self._recorder
 
     @property

@@ -78,11 +78,6 @@ _STANDING_SUSPENSIONS = (
 )
 
 
-def is_suspended(session: Session, tenant: str, number: str) -> bool:
-    """Whether an accepted suspension of use stands for the person."""
-    return number in suspended_among(session, tenant, [number])
-
-
 def suspended_among(session: Session, tenant: str, numbers: Iterable[str]) -> set[str]:
     """Those of the people for whom an accepted suspension of use stands (one statement)."""
     return {number for (number,) in rows_for(session, _STANDING_SUSPENSIONS, numbers, tenant=tenant)}

@@ -351,7 +351,9 @@ class Hub:
                 ends[sent[at].permit.permit.serial_number] = "undelivered"
             elif isinstance(result, ProvisionOutcome) and result.status != "provided":
                 ends[result.serial_number] = result.status
-        await self._ends.submit_many(list(ends.items()))
+        for (serial, state), ended in zip(ends.items(), await self._ends.submit_many(list(ends.items())), strict=True):
+            if isinstance(ended, BaseException):  # the outcome stands; only the permit's state lags
+                log.error("permit end not stored", serial_number=serial, state=state, error=repr(ended))
         return results  # type: ignore[return-value]
 
     @staticmethod

@@ -16,7 +16,7 @@ import secrets
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Row, bindparam, insert, select, tuple_, update
 from sqlalchemy.orm import Session
 
@@ -30,7 +30,7 @@ from shared.contracts.network import (
     SignedPermit,
     intermediate_server,
 )
-from shared.crypto import b64encode, signed_message, verify_document
+from shared.crypto import b64encode, signed_message
 from shared.db import rows_for
 
 
@@ -52,10 +52,6 @@ def sign(key: Ed25519PrivateKey, permit: ProvisionPermit) -> tuple[SignedPermit,
     message = signed_message(PERMIT_LABEL, permit.model_dump(mode="json"))
     signed = SignedPermit(permit=permit, signature=b64encode(key.sign(message)))
     return signed, _digest(message, signed.signature)
-
-
-def verify(public_key: Ed25519PublicKey, signed: SignedPermit) -> None:
-    verify_document(public_key, PERMIT_LABEL, signed.permit.model_dump(mode="json"), signed.signature)
 
 
 def digest(signed: SignedPermit) -> str:
@@ -139,7 +135,7 @@ def honour_many(session: Session, asked: Sequence[tuple[SignedPermit, str]], now
     now marked used, None), or (the stored permit if there is one, the reason it is refused).
     The batch's claims are one statement; of two copies of one permit, the first is its use."""
     reasons = [_refusal(signed, caller, now) for signed, caller in asked]
-    digests = [digest(signed) for signed, _ in asked]
+    digests = [digest(signed) if reason is None else None for (signed, _), reason in zip(asked, reasons, strict=True)]
     # The update is the claim: only the permit as issued matches its digest, and of two
     # requests with the same permit, one changes the row.
     keys = list({(signed.permit.serial_number, found) for (signed, _), found, reason in zip(asked, digests, reasons, strict=True) if reason is None})
@@ -176,7 +172,3 @@ _CLAIM = (
     .returning(*_permits.c)
 )
 
-
-def stored_permit(session: Session, serial_number: str) -> Row | None:
-    """The hub's row of a permit (its columns as attributes), if it issued one with that number."""
-    return next(iter(rows_for(session, _STORED, [serial_number])), None)

@@ -27,11 +27,12 @@ import hashlib
 from datetime import date
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import AwareDatetime, Field, ValidationError, model_validator
 
 from shared.contracts.base import Event, Message, Operation
 from shared.contracts.types import IntegratedAddressNumber, LocalGovernmentCode, ResidentCode
-from shared.crypto import canonical_bytes
+from shared.crypto import canonical_bytes, verify_document
 from shared.errors import Problem, problem_from_dict
 from shared.ledger.records import AffairCode, ItemCode, ProcedureCode, SerialNumber
 
@@ -488,6 +489,10 @@ class ProvisionPermit(Message):
 class SignedPermit(Message):
     permit: ProvisionPermit
     signature: Base64
+
+    def verify(self, hub_key: Ed25519PublicKey) -> None:
+        """Raise ``SignatureMismatch`` unless ``hub_key`` signed this permit."""
+        verify_document(hub_key, PERMIT_LABEL, self.permit.model_dump(mode="json"), self.signature)
 
 
 class SentQuery(Message):

@@ -145,4 +145,4 @@ def test_a_permit_is_honoured_once_by_its_requester_before_it_expires(db):
     with db.session() as session, pytest.raises(permits.PermitRefused, match="already been used"):
         permits.honour(session, signed, KOSHIGAYA, now)
     with pytest.raises(SignatureMismatch):
-        permits.verify(Ed25519PrivateKey.generate().public_key(), signed)
+        signed.verify(Ed25519PrivateKey.generate().public_key())
