@@ -116,9 +116,7 @@ class OutboxRelay:
 
     @staticmethod
     def _mark_published(session: Session, batches: Sequence[list[int]]) -> list[None]:
-        now = utcnow()
-        for ids in batches:
-            session.execute(_MARK_PUBLISHED, {"published_at": now, "ids": ids})
+        session.execute(_MARK_PUBLISHED, {"published_at": utcnow(), "ids": [row_id for ids in batches for row_id in ids]})
         return [None] * len(batches)
 
     async def publish_pending(self) -> int:

@@ -74,6 +74,12 @@ class ServiceContext:
     def principal(self):
         return self.settings.principal
 
+    def require_ledger(self) -> Ledger:
+        """The service's provision-record ledger; ``Unavailable`` until it is open."""
+        if self.ledger is None:
+            raise Unavailable(f"the ledger of {self.principal} is not open yet")
+        return self.ledger
+
 
 @dataclass(frozen=True)
 class ServiceSpec:

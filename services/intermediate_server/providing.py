@@ -226,7 +226,7 @@ def _provide_in(rt: Runtime, session: Session, asked: Sequence[tuple[RoutedQuery
             outcome = ProvisionOutcome(**ids, status="provided", answer=sealed)
             record = provision_record(rt.tenant, **fields, outcome="provided", provided_at=utcnow())
         answered.append((outcome, record))
-    rt.ledger.append_in(session, [record for _, record in answered])
+    rt.ctx.require_ledger().append_in(session, [record for _, record in answered])
     return answered
 
 
@@ -240,7 +240,7 @@ async def provide_many(rt: Runtime, routed: list[RoutedQuery]) -> list[Provision
     could not be written gets a problem instead: nothing leaves unrecorded)."""
     received = utcnow()
     answered = await rt.group_commit(_provide_in).submit_many([(query, received) for query in routed])
-    rt.ledger.observed([a[1] for a in answered if not isinstance(a, BaseException)])
+    rt.ctx.require_ledger().observed([a[1] for a in answered if not isinstance(a, BaseException)])
     results: list[ProvisionOutcome | Problem] = []
     for query, result in zip(routed, answered, strict=True):
         if isinstance(result, BaseException):
@@ -335,7 +335,7 @@ def _decide_reviews_in(rt: Runtime, session: Session, verdicts: Sequence[Verdict
         decided.append((outcome, record))
     records = [result[1] for result in decided if not isinstance(result, Problem)]
     if records:
-        rt.ledger.append_in(session, records)
+        rt.ctx.require_ledger().append_in(session, records)
     return decided
 
 
@@ -350,6 +350,6 @@ async def decide_review(rt: Runtime, serial: str, reviewer: str, release: bool, 
     except Exception as exc:  # nothing changed: the item is still waiting
         log.error("review decision not recorded", serial_number=serial, error=repr(exc))
         raise Unavailable("the decision could not be recorded: nothing changed, try again", serial_number=serial) from None
-    rt.ledger.observed([record])
+    rt.ctx.require_ledger().observed([record])
     rt.wake("deliveries")
     return outcome

@@ -329,7 +329,7 @@ async def _finish(
     announced = QueryAnswered(query_id=facts.query_id, status=status, item_code=facts.item_code, provider=facts.provider)
     announced_now = await rt.group_commit(_finish_many).submit((end, announced, record))
     if record is not None:
-        rt.ledger.observed([record])
+        rt.ctx.require_ledger().observed([record])
     if announced_now and rt.ctx.relay is not None:
         rt.ctx.relay.wake()
 
@@ -339,7 +339,7 @@ def _finish_many(rt: Runtime, session: Session, ends: Sequence[tuple[dict, Query
     its record appended: whether the event was, for each."""
     records = [record for _, _, record in ends if record is not None]
     if records:
-        rt.ledger.append_in(session, records)
+        rt.ctx.require_ledger().append_in(session, records)
     # The queries not ended yet, locked until the end of this transaction (on SQLite the
     # transaction holds the write lock from its start).
     ending = {query_id for (query_id,) in rows_for(session, _OPEN, (end["query_id_"] for end, _, _ in ends), tenant=rt.tenant)}

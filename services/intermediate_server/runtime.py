@@ -38,7 +38,6 @@ from shared.contracts.network import (
 from shared.crypto import SUITE_NAME, AnswerKeyPair, sign_document
 from shared.errors import Unavailable
 from shared.group_commit import GroupCall, GroupCommit
-from shared.ledger import Ledger
 from shared.ledger.recorder import Recorder
 from shared.models import utcnow
 from shared.pki import tls_files
@@ -96,14 +95,8 @@ class Runtime:
     @property
     def recorder(self) -> Recorder:
         if self._recorder is None:
-            self._recorder = Recorder(self.ledger)
+            self._recorder = Recorder(self.ctx.require_ledger())
         return self._recorder
-
-    @property
-    def ledger(self) -> Ledger:
-        if self.ctx.ledger is None:
-            raise Unavailable("the ledger is not open yet")
-        return self.ctx.ledger
 
     def group_commit(self, write_many: Callable[[Runtime, Session, Sequence[Any]], Sequence[Any]]) -> GroupCommit:
         """The group commit of ``write_many(runtime, session, items)`` on this server (made on

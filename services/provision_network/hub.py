@@ -57,7 +57,7 @@ from shared.contracts.network import (
 from shared.crypto import SignatureMismatch, verify_document
 from shared.errors import Conflict, Forbidden, InvalidRequest, NotFound, Problem, Unavailable, returned
 from shared.group_commit import GroupCommit
-from shared.ledger import Ledger, ProvisionRecord
+from shared.ledger import ProvisionRecord
 from shared.models import utcnow
 from shared.pki import tls_files
 from shared.service import ServiceContext
@@ -110,12 +110,13 @@ class Decided:
 @dataclass(frozen=True)
 class Honoured:
     """A sent query's permit checked: the stored permit (if any) and the provider's address,
-    or the reason it is not honoured and the refusal's record."""
+    or the reason it is not honoured and the refusal's record with its index in the hub's ledger."""
 
     stored: Row | None
     url: str | None
     reason: str | None = None
     record: ProvisionRecord | None = None
+    record_index: int = -1
 
 
 class Hub:
@@ -127,18 +128,12 @@ class Hub:
         self.issuer = symbols.SymbolIssuer(symbols.master_secret(settings.data_dir))
         self.peers = PeerClient(ctx.credentials, tls_files(settings.data_dir, ctx.principal), settings.provider_timeout_seconds)
         # Decisions and claims share the transactions of the hub's other writes (``GroupCommit``).
-        self._decisions: GroupCommit[tuple[Route, PermitRequest, datetime], Decided] = GroupCommit(ctx.db.engine, self._decide_in)
-        self._claims: GroupCommit[tuple[str, SentQuery, datetime], Honoured] = GroupCommit(ctx.db.engine, self._honour_in)
+        self._decisions: GroupCommit[tuple[Route, PermitRequest, Route | None, datetime], Decided] = GroupCommit(ctx.db.engine, self._decide_in)
+        self._claims: GroupCommit[tuple[str, SentQuery, Route | None, datetime], Honoured] = GroupCommit(ctx.db.engine, self._honour_in)
         self._ends: GroupCommit[tuple[str, str], None] = GroupCommit(ctx.db.engine, self._end_in)
         self._list: SignedPermittedList | None = None
         self._routes: dict[str, Route] = {}
         self._routes_read = 0.0
-
-    @property
-    def ledger(self) -> Ledger:
-        if self.ctx.ledger is None:
-            raise Unavailable("the hub's ledger is not open yet")
-        return self.ctx.ledger
 
     async def close(self) -> None:
         await self.peers.close()
@@ -148,11 +143,21 @@ class Hub:
     def route(self, city: str) -> Route | None:
         """A registered institution, from a copy of the directory read at most ``ROUTES_TTL`` ago."""
         if not self._route_known(city):
-            with self.ctx.db.reading() as session:  # a snapshot: callers may hold a write transaction
-                rows = session.scalars(select(Institution)).all()
-                self._routes = {r.code: Route(r.code, r.kind, r.network_url, SignedKeyStatement.model_validate_json(r.answer_key)) for r in rows}
-            self._routes_read = time.monotonic()
+            self._read_directory()
         return self._routes.get(city)
+
+    async def routes_of(self, cities: set[str]) -> dict[str, Route | None]:
+        """``route`` of each city, the directory read again (off the loop) at most once. Batches
+        take their routes from here before their transaction, so that none reads in it."""
+        if not all(self._route_known(city) for city in cities):
+            await asyncio.to_thread(self._read_directory)
+        return {city: self._routes.get(city) for city in cities}
+
+    def _read_directory(self) -> None:
+        with self.ctx.db.reading() as session:
+            rows = session.scalars(select(Institution)).all()
+            self._routes = {r.code: Route(r.code, r.kind, r.network_url, SignedKeyStatement.model_validate_json(r.answer_key)) for r in rows}
+        self._routes_read = time.monotonic()
 
     def _route_known(self, city: str) -> bool:
         """Whether the copy of the directory is fresh and names ``city``."""
@@ -200,28 +205,29 @@ class Hub:
 
     # -- permits -----------------------------------------------------------------------
 
-    def _refusal(self, caller_city: str, request: PermitRequest) -> str | None:
+    @staticmethod
+    def _refusal(caller_city: str, request: PermitRequest, provider: Route | None) -> str | None:
         """Why the request gets no permit before the symbols are looked at, or None."""
-        if self.route(request.provider) is None:
+        if provider is None:
             return f"the provider {request.provider} is not on the network"
         if request.provider == caller_city:
             return "an institution does not query itself through the network"
         found = match(permitted_list().rows, caller_city, request.provider, request.affair_code, request.procedure_code, request.item_code)
         return None if found.row is not None else f"not on the permitted-query list: {found.reason}"
 
-    def _decide_in(self, session: Session, asked: Sequence[tuple[Route, PermitRequest, datetime]]) -> list[Decided]:
+    def _decide_in(self, session: Session, asked: Sequence[tuple[Route, PermitRequest, Route | None, datetime]]) -> list[Decided]:
         """Each request decided on its own, the permits stored and every decision recorded in
         the hub's ledger, in one transaction: a permit and its record stand or fall together."""
         now = utcnow()
         lifetime = timedelta(seconds=self.settings.permit_lifetime_seconds)
-        refusals = [self._refusal(requester.code, request) for requester, request, _ in asked]
+        refusals = [self._refusal(requester.code, request, provider) for requester, request, provider, _ in asked]
         wanted: dict[tuple[str, str], set[str]] = {}
-        for (requester, request, _), refusal in zip(asked, refusals, strict=True):
+        for (requester, request, _, _), refusal in zip(asked, refusals, strict=True):
             if refusal is None:
                 wanted.setdefault((requester.code, request.provider), set()).add(request.requester_symbol)
         translated = {pair: symbols.translate_many(session, *pair, found) for pair, found in wanted.items()}
         decided, issued = [], []
-        for (requester, request, requested_at), reason in zip(asked, refusals, strict=True):
+        for (requester, request, _, requested_at), reason in zip(asked, refusals, strict=True):
             signed = None
             if reason is None:
                 provider_symbol = translated[(requester.code, request.provider)].get(request.requester_symbol)
@@ -241,12 +247,8 @@ class Hub:
             )
             decided.append(Decided(signed, serial, reason, record))
         permits.store(session, issued)
-        receipts = self.ledger.append_in(session, [d.record for d in decided])
+        receipts = self.ctx.require_ledger().append_in(session, [d.record for d in decided])
         return [dataclasses.replace(d, record_index=receipt.index) for d, receipt in zip(decided, receipts, strict=True)]
-
-    async def _route(self, city: str) -> Route | None:
-        """``route``, off the loop when the directory must be read again."""
-        return self.route(city) if self._route_known(city) else await asyncio.to_thread(self.route, city)
 
     async def permit(self, caller_city: str, request: PermitRequest) -> SignedPermit:
         (result,) = await self.permit_many(caller_city, [request])
@@ -254,12 +256,13 @@ class Hub:
 
     async def permit_many(self, caller_city: str, requests: list[PermitRequest]) -> list[SignedPermit | Problem]:
         """A permit or a refusal for each request, each with its record in the hub's ledger."""
-        requester = await self._route(caller_city)
+        routes = await self.routes_of({caller_city, *(request.provider for request in requests)})
+        requester = routes[caller_city]
         if requester is None:
             raise Conflict(f"{caller_city} is not registered with the network")
         requested_at = utcnow()
-        decided = await self._decisions.submit_many([(requester, request, requested_at) for request in requests])
-        self.ledger.observed([d.record for d in decided if isinstance(d, Decided)])
+        decided = await self._decisions.submit_many([(requester, request, routes[request.provider], requested_at) for request in requests])
+        self.ctx.require_ledger().observed([d.record for d in decided if isinstance(d, Decided)])
         results: list[SignedPermit | Problem] = []
         for d in decided:
             if isinstance(d, BaseException):
@@ -273,13 +276,13 @@ class Hub:
 
     # -- relaying ----------------------------------------------------------------------
 
-    def _honour_in(self, session: Session, sent: Sequence[tuple[str, SentQuery, datetime]]) -> list[Honoured]:
+    def _honour_in(self, session: Session, sent: Sequence[tuple[str, SentQuery, Route | None, datetime]]) -> list[Honoured]:
         """Each permit checked and claimed on its own (the claims in one statement), and each
-        refusal recorded in the hub's ledger, in one transaction."""
-        checked = permits.honour_many(session, [(query.permit, caller) for caller, query, _ in sent], utcnow())
+        refusal recorded in the hub's ledger, in one transaction. The route is of the provider
+        the permit names: a permit honoured is exactly as issued, so it is the stored one's."""
+        checked = permits.honour_many(session, [(query.permit, caller) for caller, query, _, _ in sent], utcnow())
         honoured, refusals = [], []
-        for (caller_city, query, received_at), (stored, reason) in zip(sent, checked, strict=True):
-            provider = self.route(stored.provider) if reason is None else None
+        for (caller_city, query, provider, received_at), (stored, reason) in zip(sent, checked, strict=True):
             if reason is None and provider is None:
                 reason = f"the provider {stored.provider} is no longer on the network"
             if reason is None:
@@ -294,9 +297,11 @@ class Hub:
                 person_key=stored.requester_symbol if stored is not None and stored.requester == caller_city else "unidentified",
                 refusal_reason=reason,
             )
-            refusals.append(record)
+            refusals.append(len(honoured))
             honoured.append(Honoured(stored, None, reason, record))
-        self.ledger.append_in(session, refusals)
+        receipts = self.ctx.require_ledger().append_in(session, [honoured[at].record for at in refusals])
+        for at, receipt in zip(refusals, receipts, strict=True):
+            honoured[at] = dataclasses.replace(honoured[at], record_index=receipt.index)
         return honoured
 
     async def relay(self, caller_city: str, sent: SentQuery) -> ProvisionOutcome:
@@ -306,9 +311,10 @@ class Hub:
     async def relay_many(self, caller_city: str, sent: list[SentQuery]) -> list[ProvisionOutcome | Problem]:
         """Each query carried to its provider on the strength of its permit, and its outcome back
         (a refused permit recorded in the hub's ledger); the queries for one provider travel together."""
+        routes = await self.routes_of({query.permit.permit.provider for query in sent})
         received_at = utcnow()
-        honoured = await self._claims.submit_many([(caller_city, query, received_at) for query in sent])
-        self.ledger.observed([h.record for h in honoured if isinstance(h, Honoured) and h.record is not None])
+        honoured = await self._claims.submit_many([(caller_city, query, routes[query.permit.permit.provider], received_at) for query in sent])
+        self.ctx.require_ledger().observed([h.record for h in honoured if isinstance(h, Honoured) and h.record is not None])
         results: list[ProvisionOutcome | Problem | None] = [None] * len(sent)
         by_provider: dict[tuple[str, str], list[int]] = {}
         for at, (query, h) in enumerate(zip(sent, honoured, strict=True)):
@@ -317,7 +323,7 @@ class Hub:
                 log.error("permit not checked or refusal not recorded", serial_number=serial, error=repr(h))
                 results[at] = Unavailable("the hub could not check or record the permit: try again", serial_number=serial)
             elif h.reason is not None:
-                results[at] = PermitDenied(h.reason, serial_number=serial)
+                results[at] = PermitDenied(h.reason, serial_number=serial, record_index=h.record_index)
             else:
                 by_provider.setdefault((query.permit.permit.provider, h.url), []).append(at)
 
@@ -359,12 +365,7 @@ class Hub:
     @staticmethod
     def _end_in(session: Session, ends: Sequence[tuple[str, str]]) -> list[None]:
         """Each permit's query ended as (serial number, state); "held" waits for its answer."""
-        for serial, state in ends:
-            row = session.get(Permit, serial)
-            if row is not None:
-                row.state = state
-                if state != "held":
-                    row.finished_at = utcnow()
+        permits.end_many(session, ends, utcnow())
         return [None] * len(ends)
 
     def _awaiting(self, caller_city: str, outcome: ProvisionOutcome) -> tuple[str, str]:

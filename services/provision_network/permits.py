@@ -161,6 +161,17 @@ def honour_many(session: Session, asked: Sequence[tuple[SignedPermit, str]], now
     return honoured
 
 
+def end_many(session: Session, ends: Sequence[tuple[str, str]], now: datetime) -> None:
+    """Each permit's query ended as (serial number, state), in the caller's transaction (one
+    statement per kind); a "held" query is not finished: it waits for its answer."""
+    held = [{"serial": serial, "state_": state} for serial, state in ends if state == "held"]
+    finished = [{"serial": serial, "state_": state, "finished": now} for serial, state in ends if state != "held"]
+    if held:
+        session.execute(_HOLD, held)
+    if finished:
+        session.execute(_FINISH, finished)
+
+
 # Built once: issuing and honouring run for every batch, and only the parameters change.
 _permits = Permit.__table__
 _ISSUE = insert(_permits)
@@ -171,4 +182,5 @@ _CLAIM = (
     .values(used_at=bindparam("claimed_at"), state="sent")
     .returning(*_permits.c)
 )
-
+_HOLD = update(_permits).where(_permits.c.serial_number == bindparam("serial")).values(state=bindparam("state_"))
+_FINISH = _HOLD.values(finished_at=bindparam("finished"))

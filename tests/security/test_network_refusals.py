@@ -139,6 +139,7 @@ def test_a_replayed_permit_is_refused_by_the_hub_and_by_the_provider(network):
         files, KOSHIGAYA_SERVER, "provision_network", hub.url, net.QUERIES_PATH, net.SentQuery(permit=permit)
     )
     assert again.status_code == 403 and "already been used" in again.json()["detail"]
+    assert again.json()["record_index"] == 1  # the refusal's place in the hub's ledger, after the permit's
     # A copy of what the hub delivered, delivered again: the provider has seen its serial number.
     replay = _deliver_as_hub(
         files, soka, net.PROVIDE_PATH, net.RoutedQuery(permit=permit, provider_symbol=_symbol(soka, person, SOKA))

@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select
 
 from services.provision_network import permits, symbols
-from services.provision_network.models import Base, Institution, IssuedSymbol
+from services.provision_network.models import Base, Institution, IssuedSymbol, Permit
 from services.provision_network.permitted import match, parse_rows, permitted_list, signed_list
 from shared.contracts import network as net
 from shared.crypto import AnswerKeyPair, SignatureMismatch, sign_document, verify_document
@@ -146,3 +146,30 @@ def test_a_permit_is_honoured_once_by_its_requester_before_it_expires(db):
         permits.honour(session, signed, KOSHIGAYA, now)
     with pytest.raises(SignatureMismatch):
         signed.verify(Ed25519PrivateKey.generate().public_key())
+
+
+def test_a_permits_query_ends_once_answered_refused_or_undelivered_and_a_hold_is_no_end(db):
+    key = Ed25519PrivateKey.generate()
+    now = datetime.now(UTC)
+    request = net.PermitRequest(query_id="e" * 32, provider=SOKA, affair_code=net.VACCINATION_AFFAIR, procedure_code=net.MOVE_IN_HISTORY_PROCEDURE, item_code=net.VACCINATION_RECORDS, requester_symbol="a" * 40)
+    with db.session() as session:
+        requester = _institution(session, KOSHIGAYA)
+        answer_key = net.SignedKeyStatement.model_validate_json(requester.answer_key)
+        rows = [permits.issue(key, requester.code, answer_key, request, "b" * 40, now, timedelta(minutes=2))[1] for _ in range(4)]
+        permits.store(session, rows)
+    serials = [row["serial_number"] for row in rows]
+    ended_at = now + timedelta(seconds=5)
+    with db.session() as session:
+        permits.end_many(session, [(serials[0], "held"), (serials[1], "refused"), (serials[2], "undelivered")], ended_at)
+    with db.session() as session:  # the held one's answer arrives later
+        permits.end_many(session, [(serials[0], "answered")], ended_at + timedelta(minutes=1))
+        permits.end_many(session, [("no-such-serial", "refused")], ended_at)  # nothing to end: no error, no row
+    with db.session() as session:
+        stored = {p.serial_number: (p.state, p.finished_at) for p in session.scalars(select(Permit))}
+    assert len(stored) == 4
+    assert stored[serials[0]][0] == "answered" and abs(stored[serials[0]][1].replace(tzinfo=UTC) - (ended_at + timedelta(minutes=1))) < timedelta(seconds=1)
+    assert [stored[s][0] for s in serials[1:]] == ["refused", "undelivered", "issued"]
+    assert stored[serials[1]][1] is not None and stored[serials[2]][1] is not None and stored[serials[3]][1] is None
+    with db.session() as session:
+        permits.end_many(session, [(serials[3], "held")], ended_at)
+        assert session.get(Permit, serials[3]).finished_at is None  # held: waiting, not finished
