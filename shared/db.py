@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Engine, Row, Table, create_engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import QueuePool
 
 from shared.sqlite_writers import WriterLine
 
@@ -47,10 +48,15 @@ def database_url(data_dir: Path, service: str, city: str | None, base_url: str |
     return f"sqlite:///{folder / f'{service}.sqlite3'}"
 
 
+#: On SQLite, the connections an engine keeps, and how many more it opens while all are in use.
+SQLITE_POOL_SIZE, SQLITE_MAX_OVERFLOW = 5, 10
+
+
 def make_engine(url: str, schema: str | None = None, **kwargs) -> Engine:
     """An engine for ``url``; on PostgreSQL every connection is confined to ``schema``."""
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
+        connect_args = {"check_same_thread": False, "timeout": 30}
+        engine = create_engine(url, connect_args=connect_args, pool_size=SQLITE_POOL_SIZE, max_overflow=SQLITE_MAX_OVERFLOW, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin(WriterLine(engine)))
         return engine
@@ -79,6 +85,16 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 
 
 SQLITE_BEGIN = "sqlite_begin"
+
+
+def connection_is_free(engine: Engine) -> bool:
+    """Whether ``engine``'s pool hands out a connection at once (one is idle, or another may
+    still be opened) rather than after one comes back: what may run on the event loop must not
+    wait for that. (Another thread may take the last one first: then the wait is a short one.)"""
+    pool = engine.pool
+    if not isinstance(pool, QueuePool):
+        return True  # the pools of memory databases and of tests do not make anyone wait
+    return pool.checkedin() > 0 or pool.checkedout() < pool.size() + SQLITE_MAX_OVERFLOW
 
 
 def _sqlite_begin(line: WriterLine):
@@ -133,10 +149,11 @@ class Database:
     async def read(self, read: Callable[..., T], *args: Any) -> T:
         """``read(*args)``, which only reads (through ``reading``), from the event loop. On
         SQLite it runs on the loop: a WAL snapshot waits for no writer, and a read costs less
-        than handing it to a worker thread (it would still hold the loop while the pool has no
-        free connection, or while SQLite recovers or resets its WAL). On a server database it
-        runs in a worker thread, so that the loop never waits on a round trip."""
-        if self.engine.dialect.name == "sqlite":
+        than handing it to a worker thread; but when every connection of the pool is in use it
+        goes to a worker thread, which waits for one to come back (the loop would still wait
+        while SQLite recovers or resets its WAL). On a server database it runs in a worker
+        thread, so that the loop never waits on a round trip."""
+        if self.is_sqlite and connection_is_free(self.engine):
             return read(*args)
         return await asyncio.to_thread(read, *args)
 

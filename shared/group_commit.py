@@ -20,6 +20,7 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from shared.db import connection_is_free
 from shared.sqlite_writers import writer_line_is_free
 
 Item = TypeVar("Item")
@@ -137,9 +138,9 @@ class TransactionLine(GroupCall[tuple[Writer, Any], Any]):
         # On SQLite, when no other writer of this process holds the file, the batch runs on the
         # event loop: its statements and the WAL sync take less than handing it to a worker
         # thread costs (measured: 13–15 % of the CPU of a secured move-in query). A batch that
-        # would wait for another writer, and every batch on a server database, goes to a worker
-        # thread, so that the loop never waits on a lock or a round trip.
-        if self._engine.dialect.name == "sqlite" and writer_line_is_free(self._engine):
+        # would wait for another writer or for a connection, and every batch on a server
+        # database, goes to a worker thread, so that the loop never waits on a lock or a round trip.
+        if self._engine.dialect.name == "sqlite" and writer_line_is_free(self._engine) and connection_is_free(self._engine):
             return self._write_all(items)
         return await asyncio.to_thread(self._write_all, items)
 

@@ -6,6 +6,9 @@ constant time, where httpx's checks every idle connection on each request and co
 ten times the CPU per call. The client presents its certificate and trusts only what its
 SSL context trusts (``TlsFiles.client_context``), made on first use: a server that never
 calls out needs no client certificate.
+
+``call`` is the one way the services call a peer with a contract: a pydantic body out, a
+pydantic reply back, and whatever goes wrong on the way a typed problem naming the peer.
 """
 
 from __future__ import annotations
@@ -15,11 +18,15 @@ import json
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
+from pydantic import BaseModel
+
+from shared.errors import Problem, Unavailable, problem_from_dict
 
 CONNECTIONS = 16
+M = TypeVar("M", bound=BaseModel)
 
 
 class Unreachable(Exception):
@@ -62,7 +69,51 @@ class MutualTlsClient:
     async def post(self, url: str, body: bytes, headers: dict[str, str] | None = None) -> Reply:
         return await self.request("POST", url, body, headers)
 
+    async def call(
+        self,
+        method: str,
+        url: str,
+        payload: BaseModel | None,
+        reply: type[M],
+        *,
+        peer: str,
+        sign: Callable[[bytes], dict[str, str]] | None = None,
+        unavailable: type[Unavailable] = Unavailable,
+    ) -> M:
+        """``payload`` as JSON to ``url``, with the headers ``sign`` makes for its bytes, and the
+        answer parsed as ``reply``. Whatever goes wrong is a typed problem naming ``peer``: the
+        peer unreachable, an error without problem details from a failing peer (5xx), or a
+        success that does not parse, is ``unavailable``; a refusal is the problem the peer
+        sent; any other error without problem details is a plain ``Problem``."""
+        body = payload.model_dump_json().encode() if payload is not None else b""
+        headers = sign(body) if sign is not None else {}
+        if payload is not None:
+            headers["Content-Type"] = "application/json"
+        try:
+            response = await self.request(method, url, body, headers)
+        except Unreachable as exc:
+            raise unavailable(f"{peer} cannot be reached: {exc}") from None
+        if response.status_code >= 400:
+            raise _problem(response, peer, unavailable)
+        try:
+            return reply.model_validate_json(response.content)
+        except ValueError:  # pydantic's ValidationError too: the caller learns it as the peer's failure
+            raise unavailable(f"{peer} sent a reply that does not parse as {reply.__name__}") from None
+
     async def close(self) -> None:
         if self._session is not None and not self._session.closed and self._loop is asyncio.get_running_loop():
             await self._session.close()
         self._session = None
+
+
+def _problem(response: Reply, peer: str, unavailable: type[Unavailable]) -> Problem:
+    """The problem a peer's error reply stands for: the one it sent, if it sent problem details."""
+    try:
+        sent = response.json()
+    except ValueError:
+        sent = None
+    if isinstance(sent, dict) and "type" in sent and "status" in sent:
+        return problem_from_dict(sent)
+    if response.status_code >= 500:
+        return unavailable(f"{peer} answered {response.status_code}")
+    return Problem(f"{peer} answered {response.status_code}")

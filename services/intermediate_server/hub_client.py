@@ -40,10 +40,10 @@ from shared.contracts.network import (
     SymbolReply,
     SymbolRequest,
 )
-from shared.errors import Problem, Unavailable, problem_from_dict
+from shared.errors import Problem, Unavailable
 from shared.group_commit import GroupCall
 from shared.http import http_target
-from shared.mtls_client import MutualTlsClient, Unreachable
+from shared.mtls_client import M, MutualTlsClient
 from shared.pki import TlsFiles
 
 
@@ -59,27 +59,13 @@ class HubClient:
     def configured(self) -> bool:
         return self.base_url is not None
 
-    async def _call(self, method: str, path: str, payload: BaseModel | None, reply: type[BaseModel]) -> BaseModel:
+    async def _call(self, method: str, path: str, payload: BaseModel | None, reply: type[M]) -> M:
         if self.base_url is None:
             raise Unavailable("no hub is configured (RENKEI_HUB_URL)")
-        body = payload.model_dump_json().encode() if payload is not None else b""
-        headers = self._credentials.headers(HUB_PRINCIPAL, http_target(method, path), body)
-        if payload is not None:
-            headers["Content-Type"] = "application/json"
-        try:
-            response = await self._client.request(method, self.base_url + path, body, headers)
-        except Unreachable as exc:
-            raise Unavailable(f"the hub cannot be reached: {exc}") from None
-        if response.status_code >= 400:
-            try:
-                problem = problem_from_dict(response.json())
-            except ValueError:
-                problem = Problem(f"the hub answered {response.status_code}")
-            raise problem
-        try:
-            return reply.model_validate_json(response.content)
-        except ValueError:  # pydantic's ValidationError too: the callers learn it as the hub's failure
-            raise Unavailable(f"the hub sent a reply that does not parse as {reply.__name__}") from None
+        target = http_target(method, path)
+        return await self._client.call(
+            method, self.base_url + path, payload, reply, peer="the hub", sign=lambda body: self._credentials.headers(HUB_PRINCIPAL, target, body)
+        )
 
     async def register(self, city: str, registration: Registration) -> RegistrationReply:
         return await self._call("PUT", REGISTRATION_PATH.format(city=city), registration, RegistrationReply)

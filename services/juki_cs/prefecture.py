@@ -3,14 +3,11 @@
 The CS presents its own certificate from the local CA and trusts no server certificate
 but one the same CA issued for the address it dials; either failing, no byte of identity
 information leaves. Transport failures become ``PrefectureUnavailable``; refusals come
-back as the typed problem the prefecture server sent.
+back as the typed problem the prefecture server sent (``MutualTlsClient.call``).
 """
 
 from __future__ import annotations
 
-import json
-
-import httpx
 from pydantic import BaseModel
 
 from shared.contracts.juki import (
@@ -27,7 +24,8 @@ from shared.contracts.juki import (
     RangeEntries,
     RangeRequest,
 )
-from shared.errors import PROBLEM_JSON, Problem, Unavailable, problem_from_dict
+from shared.errors import Unavailable
+from shared.mtls_client import M, MutualTlsClient
 from shared.pki import TlsFiles
 
 
@@ -43,34 +41,14 @@ class PrefectureClient:
             raise ValueError("the prefecture server is reached over https only")
         self.base_url = base_url.rstrip("/")
         self.city = city
-        self._tls = tls
-        self._timeout = timeout
-        self._client: httpx.AsyncClient | None = None
-
-    def _http(self) -> httpx.AsyncClient:
-        if self._client is None:
-            try:
-                context = self._tls.client_context()
-            except (FileNotFoundError, OSError) as exc:
-                raise PrefectureUnavailable(f"no client certificate for mutual TLS: {exc}") from None
-            self._client = httpx.AsyncClient(base_url=self.base_url, verify=context, timeout=self._timeout)
-        return self._client
+        self._client = MutualTlsClient(tls.client_context, timeout)
 
     async def close(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        await self._client.close()
 
-    async def _call(self, method: str, path: str, body: BaseModel, reply: type[BaseModel]):
-        try:
-            response = await self._http().request(
-                method, path, content=body.model_dump_json(), headers={"Content-Type": "application/json"}
-            )
-        except httpx.TransportError as exc:
-            raise PrefectureUnavailable(f"prefecture server at {self.base_url}: {type(exc).__name__}: {exc}") from None
-        if response.status_code >= 400:
-            raise _problem(response)
-        return reply.model_validate_json(response.content)
+    async def _call(self, method: str, path: str, body: BaseModel, reply: type[M]) -> M:
+        peer = f"the prefecture server at {self.base_url}"
+        return await self._client.call(method, self.base_url + path, body, reply, peer=peer, unavailable=PrefectureUnavailable)
 
     async def forward(self, records: list[IdentityRecord]) -> BatchReceipt:
         return await self._call("PUT", IDENTITIES_PATH.format(city=self.city), IdentityBatch(records=records), BatchReceipt)
@@ -83,14 +61,3 @@ class PrefectureClient:
 
     async def range_entries(self, prefixes: list[str]) -> RangeEntries:
         return await self._call("POST", RANGE_ENTRIES_PATH.format(city=self.city), RangeRequest(prefixes=prefixes), RangeEntries)
-
-
-def _problem(response: httpx.Response) -> Problem:
-    if response.headers.get("content-type", "").startswith(PROBLEM_JSON):
-        try:
-            return problem_from_dict(response.json())
-        except (json.JSONDecodeError, ValueError):
-            pass
-    if response.status_code >= 500:
-        return PrefectureUnavailable(f"prefecture server answered {response.status_code}")
-    return Problem(f"prefecture server answered {response.status_code}")

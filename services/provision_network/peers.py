@@ -11,9 +11,8 @@ from pydantic import BaseModel
 
 from shared.auth import Credentials
 from shared.contracts.network import intermediate_server
-from shared.errors import Problem, Unavailable, problem_from_dict
 from shared.http import http_target
-from shared.mtls_client import MutualTlsClient, Unreachable
+from shared.mtls_client import M, MutualTlsClient
 from shared.pki import TlsFiles
 
 
@@ -22,21 +21,13 @@ class PeerClient:
         self._credentials = credentials
         self._client = MutualTlsClient(tls.client_context, timeout)
 
-    async def post(self, city: str, base_url: str, path: str, payload: BaseModel, reply: type[BaseModel]) -> BaseModel:
+    async def post(self, city: str, base_url: str, path: str, payload: BaseModel, reply: type[M]) -> M:
         """POST ``payload`` to ``city``'s intermediate server; its reply, or the problem it sent."""
-        body = payload.model_dump_json().encode()
-        headers = self._credentials.headers(intermediate_server(city), http_target("POST", path), body)
-        headers["Content-Type"] = "application/json"
-        try:
-            response = await self._client.post(base_url + path, body, headers)
-        except Unreachable as exc:
-            raise Unavailable(f"the intermediate server of {city} cannot be reached: {exc}") from None
-        if response.status_code >= 400:
-            try:
-                raise problem_from_dict(response.json())
-            except ValueError:
-                raise Problem(f"the intermediate server of {city} answered {response.status_code}") from None
-        return reply.model_validate_json(response.content)
+        target = http_target("POST", path)
+        return await self._client.call(
+            "POST", base_url + path, payload, reply,
+            peer=f"the intermediate server of {city}", sign=lambda body: self._credentials.headers(intermediate_server(city), target, body),
+        )
 
     async def close(self) -> None:
         await self._client.close()

@@ -11,7 +11,8 @@ import pytest
 from sqlalchemy import text
 
 from shared import migrate
-from shared.db import Database, database_url, schema_name
+from shared.db import SQLITE_MAX_OVERFLOW, SQLITE_POOL_SIZE, Database, connection_is_free, database_url, schema_name
+from shared.group_commit import GroupCommit
 from shared.oplog import Actor, Entry, OperationLog
 
 
@@ -155,6 +156,51 @@ def test_a_read_from_the_loop_runs_on_it_on_sqlite_and_in_a_worker_thread_on_a_s
         db.dispose()
     assert (asked, seen) == ("how many", 1)  # the snapshot: the writer had not committed
     assert (reader == loop_thread) is database_url.startswith("sqlite")
+
+
+@pytest.mark.parametrize("through", ["a read", "a group commit"])
+def test_on_sqlite_the_loop_hands_its_work_to_a_thread_while_every_connection_is_in_use(tmp_path, through):
+    """Work that runs on the event loop when a connection is free waits for one in a worker
+    thread when none is, and the loop runs on meanwhile."""
+    db = Database(database_url(tmp_path, "welfare_address", "112224"))
+    with db.engine.begin() as conn:
+        conn.execute(text("CREATE TABLE seen (n INTEGER)"))
+        conn.execute(text("INSERT INTO seen VALUES (1)"))
+    held = [db.engine.connect() for _ in range(SQLITE_POOL_SIZE + SQLITE_MAX_OVERFLOW)]
+    assert not connection_is_free(db.engine)
+
+    def read() -> tuple[int, str]:
+        with db.reading() as session:
+            return session.execute(text("SELECT count(*) FROM seen")).scalar(), threading.current_thread().name
+
+    def write(session, items) -> list[tuple[int, str]]:
+        session.execute(text("INSERT INTO seen VALUES (2)"))
+        return [(session.execute(text("SELECT count(*) FROM seen")).scalar(), threading.current_thread().name) for _ in items]
+
+    async def scenario():
+        ticks = 0
+
+        async def tick() -> None:
+            nonlocal ticks
+            while True:
+                ticks += 1
+                await asyncio.sleep(0.01)
+
+        ticker = asyncio.create_task(tick())
+        threading.Timer(0.3, held.pop().close).start()  # a connection comes back
+        done = await (db.read(read) if through == "a read" else GroupCommit(db.engine, write).submit("x"))
+        ticker.cancel()
+        return done, ticks, threading.current_thread().name
+
+    try:
+        (seen, worker), ticks, loop_thread = asyncio.run(scenario())
+    finally:
+        for conn in held:
+            conn.close()
+        db.dispose()
+    assert seen == (1 if through == "a read" else 2)
+    assert worker != loop_thread and ticks >= 10  # the loop went on ticking while the work waited
+    assert connection_is_free(db.engine)
 
 
 def test_sqlite_writers_of_one_process_take_turns_and_each_turn_ends_with_its_connection(tmp_path):

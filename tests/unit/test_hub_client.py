@@ -10,6 +10,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from renkei.processes import free_port
 from services.intermediate_server.hub_client import HubClient
 from shared.contracts import network as net
 from shared.errors import Conflict, Problem, Unavailable
@@ -33,7 +34,15 @@ async def _ask_a_hub_that_answers(data_dir, status: int, body: bytes) -> object:
         writer.close()
 
     server = await asyncio.start_server(answer, "127.0.0.1", 0, ssl=tls_files(data_dir, HUB).server_context())
-    port = server.sockets[0].getsockname()[1]
+    try:
+        return await _ask(data_dir, server.sockets[0].getsockname()[1])
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def _ask(data_dir, port: int) -> object:
+    """The outcome of ``symbols`` asked of a hub at ``port``: the reply, or the problem raised."""
     client = HubClient(f"https://127.0.0.1:{port}", SimpleNamespace(headers=lambda *_: {}), tls_files(data_dir, SERVER), timeout=5)
     try:
         return await client.symbols(SYMBOLS)
@@ -41,8 +50,6 @@ async def _ask_a_hub_that_answers(data_dir, status: int, body: bytes) -> object:
         return problem
     finally:
         await client.close()
-        server.close()
-        await server.wait_closed()
 
 
 @pytest.fixture
@@ -63,9 +70,16 @@ def test_a_refusal_comes_back_as_the_typed_problem_the_hub_sent(data_dir):
     assert isinstance(found, Conflict) and found.detail == refusal["detail"]
 
 
-def test_an_error_without_problem_details_is_a_plain_problem_with_its_status(data_dir):
-    found = asyncio.run(_ask_a_hub_that_answers(data_dir, 502, b"Bad Gateway"))
-    assert type(found) is Problem and found.detail == "the hub answered 502"
+def test_an_error_without_problem_details_names_its_status_and_a_failing_hub_is_unavailable(data_dir):
+    failing = asyncio.run(_ask_a_hub_that_answers(data_dir, 502, b"Bad Gateway"))
+    assert type(failing) is Unavailable and failing.detail == "the hub answered 502"  # worth trying again
+    refusing = asyncio.run(_ask_a_hub_that_answers(data_dir, 400, b'{"detail": "no problem details here"}'))
+    assert type(refusing) is Problem and refusing.detail == "the hub answered 400"
+
+
+def test_an_unreachable_hub_is_unavailable(data_dir):
+    found = asyncio.run(_ask(data_dir, free_port()))
+    assert type(found) is Unavailable and found.detail.startswith("the hub cannot be reached: ")
 
 
 def test_a_valid_reply_is_taken(data_dir):

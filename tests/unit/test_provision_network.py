@@ -109,15 +109,22 @@ def _institution(session, city: str) -> Institution:
     return row
 
 
-def test_a_permit_is_honoured_once_by_its_requester_before_it_expires(db):
+def _issuer(session):
+    """Koshigaya registered, and ``issue(at)``: a permit of a new hub key for Koshigaya to ask
+    Soka for a person's vaccination records, issued at ``at`` for two minutes (not stored)."""
     key = Ed25519PrivateKey.generate()
-    now = datetime.now(UTC)
     request = net.PermitRequest(query_id="f" * 32, provider=SOKA, affair_code=net.VACCINATION_AFFAIR, procedure_code=net.MOVE_IN_HISTORY_PROCEDURE, item_code=net.VACCINATION_RECORDS, requester_symbol="a" * 40)
+    requester = _institution(session, KOSHIGAYA)
+    answer_key = net.SignedKeyStatement.model_validate_json(requester.answer_key)
+    return lambda at: permits.issue(key, requester.code, answer_key, request, "b" * 40, at, timedelta(minutes=2))
+
+
+def test_a_permit_is_honoured_once_by_its_requester_before_it_expires(db):
+    now = datetime.now(UTC)
     with db.session() as session:
-        requester = _institution(session, KOSHIGAYA)
-        answer_key = net.SignedKeyStatement.model_validate_json(requester.answer_key)
-        signed, row = permits.issue(key, requester.code, answer_key, request, "b" * 40, now, timedelta(minutes=2))
-        expiring, expiring_row = permits.issue(key, requester.code, answer_key, request, "b" * 40, now - timedelta(minutes=3), timedelta(minutes=2))
+        issue = _issuer(session)
+        signed, row = issue(now)
+        expiring, expiring_row = issue(now - timedelta(minutes=3))
         permits.store(session, [row, expiring_row])
     assert signed.permit.route == ["intermediate_server@112224", "provision_network", "intermediate_server@112216"]
     refusals = []
@@ -127,7 +134,7 @@ def test_a_permit_is_honoured_once_by_its_requester_before_it_expires(db):
         (expiring, KOSHIGAYA),
         (signed.model_copy(update={"signature": expiring.signature}), KOSHIGAYA),
         (signed.model_copy(update={"permit": stretched}), KOSHIGAYA),
-        (permits.issue(key, requester.code, answer_key, request, "b" * 40, now, timedelta(minutes=2))[0], KOSHIGAYA),  # never stored
+        (issue(now)[0], KOSHIGAYA),  # never stored
     )
     for attempt, city in attempts:
         with db.session() as session, pytest.raises(permits.PermitRefused) as refused:
@@ -135,7 +142,7 @@ def test_a_permit_is_honoured_once_by_its_requester_before_it_expires(db):
         refusals.append(refused.value.reason)
     altered = "the permit is not as the hub issued it: its contents or its signature were altered"
     assert refusals == ["the permit was issued to 112224, not to 112216", "the permit has expired", altered, altered, "the hub issued no such permit"]
-    older, older_row = permits.issue(key, requester.code, answer_key, request, "b" * 40, now, timedelta(minutes=2))
+    older, older_row = issue(now)
     with db.session() as session:  # a permit stored before the hub kept digests
         permits.store(session, [{**older_row, "digest": ""}])
     with db.session() as session, pytest.raises(permits.PermitRefused, match="before the hub kept permits' digests"):
@@ -149,13 +156,10 @@ def test_a_permit_is_honoured_once_by_its_requester_before_it_expires(db):
 
 
 def test_a_permits_query_ends_once_answered_refused_or_undelivered_and_a_hold_is_no_end(db):
-    key = Ed25519PrivateKey.generate()
     now = datetime.now(UTC)
-    request = net.PermitRequest(query_id="e" * 32, provider=SOKA, affair_code=net.VACCINATION_AFFAIR, procedure_code=net.MOVE_IN_HISTORY_PROCEDURE, item_code=net.VACCINATION_RECORDS, requester_symbol="a" * 40)
     with db.session() as session:
-        requester = _institution(session, KOSHIGAYA)
-        answer_key = net.SignedKeyStatement.model_validate_json(requester.answer_key)
-        rows = [permits.issue(key, requester.code, answer_key, request, "b" * 40, now, timedelta(minutes=2))[1] for _ in range(4)]
+        issue = _issuer(session)
+        rows = [issue(now)[1] for _ in range(4)]
         permits.store(session, rows)
     serials = [row["serial_number"] for row in rows]
     ended_at = now + timedelta(seconds=5)
