@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, Row, Table, create_engine, event, text
+from sqlalchemy import Engine, Row, Table, create_engine, event, make_url, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import QueuePool
@@ -55,8 +55,9 @@ SQLITE_POOL_SIZE, SQLITE_MAX_OVERFLOW = 5, 10
 def make_engine(url: str, schema: str | None = None, **kwargs) -> Engine:
     """An engine for ``url``; on PostgreSQL every connection is confined to ``schema``."""
     if url.startswith("sqlite"):
-        connect_args = {"check_same_thread": False, "timeout": 30}
-        engine = create_engine(url, connect_args=connect_args, pool_size=SQLITE_POOL_SIZE, max_overflow=SQLITE_MAX_OVERFLOW, **kwargs)
+        in_memory = make_url(url).database in (None, "", ":memory:")
+        pool = {} if in_memory or "poolclass" in kwargs else {"pool_size": SQLITE_POOL_SIZE, "max_overflow": SQLITE_MAX_OVERFLOW}
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **pool, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin(WriterLine(engine)))
         return engine
@@ -90,10 +91,11 @@ SQLITE_BEGIN = "sqlite_begin"
 def connection_is_free(engine: Engine) -> bool:
     """Whether ``engine``'s pool hands out a connection at once (one is idle, or another may
     still be opened) rather than after one comes back: what may run on the event loop must not
-    wait for that. (Another thread may take the last one first: then the wait is a short one.)"""
+    wait for that. A check, not a reservation: a worker thread may take the last connection
+    between it and the checkout, and the loop then waits for one as it would without it."""
     pool = engine.pool
     if not isinstance(pool, QueuePool):
-        return True  # the pools of memory databases and of tests do not make anyone wait
+        return True  # a memory database's pool (one connection per thread) makes nobody wait
     return pool.checkedin() > 0 or pool.checkedout() < pool.size() + SQLITE_MAX_OVERFLOW
 
 

@@ -112,8 +112,11 @@ def _problem(response: Reply, peer: str, unavailable: type[Unavailable]) -> Prob
         sent = response.json()
     except ValueError:
         sent = None
-    if isinstance(sent, dict) and "type" in sent and "status" in sent:
-        return problem_from_dict(sent)
+    if isinstance(sent, dict) and ("type" in sent or "title" in sent):  # RFC 9457 problem details
+        problem = problem_from_dict(sent)
+        if type(problem) is not Problem or response.status_code < 500:
+            return problem
+        return unavailable(f"{peer} answered {response.status_code}: {problem.detail}")  # a failure of a kind not ours
     if response.status_code >= 500:
         return unavailable(f"{peer} answered {response.status_code}")
     return Problem(f"{peer} answered {response.status_code}")

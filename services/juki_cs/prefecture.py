@@ -8,6 +8,8 @@ back as the typed problem the prefecture server sent (``MutualTlsClient.call``).
 
 from __future__ import annotations
 
+import ssl
+
 from pydantic import BaseModel
 
 from shared.contracts.juki import (
@@ -41,7 +43,14 @@ class PrefectureClient:
             raise ValueError("the prefecture server is reached over https only")
         self.base_url = base_url.rstrip("/")
         self.city = city
-        self._client = MutualTlsClient(tls.client_context, timeout)
+        self._tls = tls
+        self._client = MutualTlsClient(self._context, timeout)
+
+    def _context(self) -> ssl.SSLContext:
+        try:
+            return self._tls.client_context()
+        except OSError as exc:
+            raise PrefectureUnavailable(f"no client certificate for mutual TLS: {exc}") from None
 
     async def close(self) -> None:
         await self._client.close()

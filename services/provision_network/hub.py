@@ -133,7 +133,8 @@ class Hub:
         self._ends: GroupCommit[tuple[str, str], None] = GroupCommit(ctx.db.engine, self._end_in)
         self._list: SignedPermittedList | None = None
         self._routes: dict[str, Route] = {}
-        self._routes_read = 0.0
+        self._routes_read: float | None = None  # when the copy was read (monotonic); None: read it
+        self._registrations = 0  # counted, so that a copy read before a registration is not taken as fresh
 
     async def close(self) -> None:
         await self.peers.close()
@@ -141,27 +142,30 @@ class Hub:
     # -- directory ---------------------------------------------------------------------
 
     def route(self, city: str) -> Route | None:
-        """A registered institution, from a copy of the directory read at most ``ROUTES_TTL`` ago."""
-        if not self._route_known(city):
+        """A registered institution, from a copy of the directory read at most ``ROUTES_TTL`` ago
+        and since the last registration. A city the copy does not name does not make the
+        directory be read again: a caller cannot make the hub read it at will."""
+        if self._directory_stale():
             self._read_directory()
         return self._routes.get(city)
 
     async def routes_of(self, cities: set[str]) -> dict[str, Route | None]:
-        """``route`` of each city, the directory read again (off the loop) at most once. Batches
-        take their routes from here before their transaction, so that none reads in it."""
-        if not all(self._route_known(city) for city in cities):
+        """``route`` of each city, the directory read (off the loop) at most once. Batches take
+        their routes from here before their transaction, so that none reads in it."""
+        if self._directory_stale():
             await asyncio.to_thread(self._read_directory)
         return {city: self._routes.get(city) for city in cities}
 
+    def _directory_stale(self) -> bool:
+        return self._routes_read is None or time.monotonic() - self._routes_read > ROUTES_TTL
+
     def _read_directory(self) -> None:
+        registrations = self._registrations
         with self.ctx.db.reading() as session:
             rows = session.scalars(select(Institution)).all()
             self._routes = {r.code: Route(r.code, r.kind, r.network_url, SignedKeyStatement.model_validate_json(r.answer_key)) for r in rows}
-        self._routes_read = time.monotonic()
-
-    def _route_known(self, city: str) -> bool:
-        """Whether the copy of the directory is fresh and names ``city``."""
-        return time.monotonic() - self._routes_read <= ROUTES_TTL and city in self._routes
+        if registrations == self._registrations:  # else a registration may be missing: read again next time
+            self._routes_read = time.monotonic()
 
     def register(self, caller_city: str, city: str, registration: Registration) -> RegistrationReply:
         if caller_city != city:
@@ -186,7 +190,8 @@ class Hub:
             row.key_id = statement.key_id
             row.registered_at = utcnow()
             session.merge(row)
-        self._routes_read = 0.0  # read the directory again on next use
+        self._registrations += 1
+        self._routes_read = None  # read the directory again on next use
         log.info("institution registered", city=city, key_id=statement.key_id)
         return RegistrationReply(city=city, kind=institution_kind(city), list_version=permitted_list().version)
 
@@ -337,10 +342,10 @@ class Hub:
                 for at in positions:
                     results[at] = problem
                 return
-            except Exception as exc:  # a reply that does not parse: these queries failed, not the others
-                log.warning("provider reply unusable", provider=provider, error=repr(exc))
+            except Exception as exc:  # a fault of this hub's own (a reply that does not parse is a Problem): these queries failed, not the others
+                log.exception("relay to a provider failed", provider=provider, error=repr(exc))
                 for at in positions:
-                    results[at] = Unavailable(f"the provider {provider} sent a reply that does not parse")
+                    results[at] = Unavailable(f"the hub could not relay the queries to {provider}")
                 return
             for at, result in zip(positions, reply.unpacked(), strict=True):
                 permit = sent[at].permit.permit

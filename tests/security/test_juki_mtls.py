@@ -136,3 +136,15 @@ def test_without_a_verified_client_certificate_the_app_admits_nobody(stack_files
 def _scalar(db, statement) -> int:
     with db.session() as session:
         return session.scalar(statement) or 0
+
+
+def test_without_its_own_certificate_the_cs_sends_nothing_and_says_why(tmp_path):
+    """A CS whose certificate is missing does not dial the prefecture server without one."""
+    import asyncio
+
+    from services.juki_cs.prefecture import PrefectureClient, PrefectureUnavailable
+    from shared.contracts.juki import PrefectureQuery
+
+    client = PrefectureClient("https://127.0.0.1:9", tls_files(tmp_path, CS), KOSHIGAYA)
+    with pytest.raises(PrefectureUnavailable, match="no client certificate for mutual TLS"):
+        asyncio.run(client.search(PrefectureQuery(resident_code=people(1, seed=3)[0].resident_code)))

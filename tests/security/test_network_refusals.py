@@ -409,3 +409,38 @@ def test_a_provision_whose_record_cannot_be_written_leaves_nothing_and_its_permi
     again = _deliver_as_hub(files, soka, net.PROVIDE_BATCH_PATH, routed)
     (provided,) = net.OutcomeBatchReply.model_validate_json(again.content).unpacked()
     assert provided.status == "provided" and [r.outcome for r in ledger_records(soka)] == ["provided"]
+
+
+def test_naming_an_unknown_institution_does_not_make_the_hub_read_its_directory_but_a_registration_does(network):
+    from sqlalchemy import event
+
+    from services.provision_network.hub import hub_of
+
+    files, _nats, hub, koshigaya, _soka, person = network
+    directory = hub_of(hub.app.state.context)
+    reads = []
+
+    def count(_conn, _cursor, statement, *_args) -> None:
+        if statement.rstrip().endswith("FROM institutions"):  # the whole directory, not one institution
+            reads.append(statement)
+
+    engine = hub.app.state.context.db.engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        koshigaya_route = directory.route(KOSHIGAYA)  # a fresh copy, read now or already
+        before = len(reads)
+        # Permits asked for, and a query relayed, naming a provider that is not on the network.
+        unknown = "131016"
+        batch = net.PermitBatch(requests=[_permit_request(koshigaya, person, query_id=f"{n:032x}", provider=unknown) for n in range(3)])
+        reply = signed_post(files, KOSHIGAYA_SERVER, "provision_network", hub.url, net.PERMITS_BATCH_PATH, batch)
+        assert [r.status for r in net.PermitBatchReply.model_validate_json(reply.content).unpacked()] == [403] * 3
+        forged = _permit(files, hub, koshigaya, person)
+        forged = forged.model_copy(update={"permit": forged.permit.model_copy(update={"provider": unknown})})
+        relayed = signed_post(files, KOSHIGAYA_SERVER, "provision_network", hub.url, net.QUERIES_PATH, net.SentQuery(permit=forged))
+        assert relayed.status_code == 403 and "not as the hub issued it" in relayed.json()["detail"]
+        assert len(reads) == before  # the copy was fresh: nothing a caller names makes the hub read again
+        directory.register(KOSHIGAYA, KOSHIGAYA, net.Registration(network_url=koshigaya_route.network_url, answer_key=koshigaya_route.answer_key))
+        assert directory.route(KOSHIGAYA) == koshigaya_route
+        assert len(reads) == before + 1  # a registration: the next use reads the directory again
+    finally:
+        event.remove(engine, "before_cursor_execute", count)

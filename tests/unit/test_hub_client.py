@@ -75,6 +75,10 @@ def test_an_error_without_problem_details_names_its_status_and_a_failing_hub_is_
     assert type(failing) is Unavailable and failing.detail == "the hub answered 502"  # worth trying again
     refusing = asyncio.run(_ask_a_hub_that_answers(data_dir, 400, b'{"detail": "no problem details here"}'))
     assert type(refusing) is Problem and refusing.detail == "the hub answered 400"
+    # Problem details of a kind the services do not send (a proxy's, say): failing, so unavailable.
+    proxy = b'{"type": "about:blank", "title": "Service Unavailable", "status": 503, "detail": "upstream down"}'
+    foreign = asyncio.run(_ask_a_hub_that_answers(data_dir, 503, proxy))
+    assert type(foreign) is Unavailable and foreign.detail == "the hub answered 503: upstream down"
 
 
 def test_an_unreachable_hub_is_unavailable(data_dir):

@@ -165,6 +165,9 @@ def test_a_permits_query_ends_once_answered_refused_or_undelivered_and_a_hold_is
     ended_at = now + timedelta(seconds=5)
     with db.session() as session:
         permits.end_many(session, [(serials[0], "held"), (serials[1], "refused"), (serials[2], "undelivered")], ended_at)
+    with db.session() as session:
+        held = session.get(Permit, serials[0])
+        assert (held.state, held.finished_at) == ("held", None)  # waiting for its answer: not finished
     with db.session() as session:  # the held one's answer arrives later
         permits.end_many(session, [(serials[0], "answered")], ended_at + timedelta(minutes=1))
         permits.end_many(session, [("no-such-serial", "refused")], ended_at)  # nothing to end: no error, no row
@@ -176,4 +179,5 @@ def test_a_permits_query_ends_once_answered_refused_or_undelivered_and_a_hold_is
     assert stored[serials[1]][1] is not None and stored[serials[2]][1] is not None and stored[serials[3]][1] is None
     with db.session() as session:
         permits.end_many(session, [(serials[3], "held")], ended_at)
-        assert session.get(Permit, serials[3]).finished_at is None  # held: waiting, not finished
+        held = session.get(Permit, serials[3])
+        assert (held.state, held.finished_at) == ("held", None)
