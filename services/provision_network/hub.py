@@ -251,7 +251,7 @@ class Hub:
                 refusal_reason=reason,
             )
             decided.append(Decided(signed, serial, reason, record))
-        permits.store(session, issued)
+        permits.store(session, issued, now)
         receipts = self.ctx.require_ledger().append_in(session, [d.record for d in decided])
         return [dataclasses.replace(d, record_index=receipt.index) for d, receipt in zip(decided, receipts, strict=True)]
 

@@ -67,7 +67,7 @@ class Permit(Base):
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     digest: Mapped[str] = mapped_column(String(64))  # SHA-256 of the permit as signed (permits.digest)
     used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
-    state: Mapped[str] = mapped_column(String(16), default="issued")  # issued | sent | held | answered | refused
+    state: Mapped[str] = mapped_column(String(16), default="issued")  # issued | sent | held | answered | refused | undelivered | superseded
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
 
     __table_args__ = (Index("ix_permits_requester_query", "requester", "query_id"),)

@@ -7,6 +7,10 @@ The hub keeps each permit's digest (SHA-256 of the signed bytes and the signatur
 presented to it is honoured only if it is exactly one it issued, unaltered in any field or
 in its signature. Comparing costs a hash where checking the signature again would cost a
 verification; the provider, which holds only the hub's public key, verifies the signature.
+
+A query has one live permit at most: a permit issued for a query (requester and query id)
+supersedes the unused permits issued for it before, as when the requester asks again
+because the reply to its first request was lost.
 """
 
 from __future__ import annotations
@@ -105,10 +109,15 @@ def issue(
     return signed, row
 
 
-def store(session: Session, rows: list[dict]) -> None:
-    """The hub's copies of issued permits, in the caller's transaction (one statement)."""
-    if rows:
-        session.execute(_ISSUE, rows)
+def store(session: Session, rows: list[dict], now: datetime) -> None:
+    """The hub's copies of issued permits, in the caller's transaction (one statement), and the
+    unused permits issued before for the same queries superseded (of two in ``rows`` for one
+    query, the later stands)."""
+    if not rows:
+        return
+    session.execute(_ISSUE, rows)
+    newest = {(row["requester"], row["query_id"]): row["serial_number"] for row in rows}
+    session.execute(_SUPERSEDE, {"queries": list(newest), "newest": list(newest.values()), "at": now})
 
 
 def _refusal(signed: SignedPermit, caller_city: str, now: datetime) -> str | None:
@@ -155,6 +164,8 @@ def honour_many(session: Session, asked: Sequence[tuple[SignedPermit, str]], now
                 reason = "the permit was issued before the hub kept permits' digests: ask for a new one"
             elif row.digest != found:
                 reason = "the permit is not as the hub issued it: its contents or its signature were altered"
+            elif row.state == SUPERSEDED:
+                reason = "a newer permit was issued for the same query: this one may not be used"
             else:
                 reason = "the permit has already been used"
         honoured.append((row, reason))
@@ -176,6 +187,16 @@ def end_many(session: Session, ends: Sequence[tuple[str, str]], now: datetime) -
 _permits = Permit.__table__
 _ISSUE = insert(_permits)
 _STORED = select(_permits).where(_permits.c.serial_number.in_(bindparam("keys", expanding=True)))
+SUPERSEDED = "superseded"
+_SUPERSEDE = (
+    update(_permits)
+    .where(
+        tuple_(_permits.c.requester, _permits.c.query_id).in_(bindparam("queries", expanding=True)),
+        _permits.c.serial_number.not_in(bindparam("newest", expanding=True)),
+        _permits.c.used_at.is_(None),
+    )
+    .values(used_at=bindparam("at"), finished_at=bindparam("at"), state=SUPERSEDED)
+)
 _CLAIM = (
     update(_permits)
     .where(tuple_(_permits.c.serial_number, _permits.c.digest).in_(bindparam("keys", expanding=True)), _permits.c.used_at.is_(None))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import re
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -110,13 +111,16 @@ def _institution(session, city: str) -> Institution:
 
 
 def _issuer(session):
-    """Koshigaya registered, and ``issue(at)``: a permit of a new hub key for Koshigaya to ask
-    Soka for a person's vaccination records, issued at ``at`` for two minutes (not stored)."""
+    """Koshigaya registered, and ``issue(at, query_id=None)``: a permit of a new hub key for
+    Koshigaya to ask Soka for a person's vaccination records, issued at ``at`` for two minutes
+    (not stored), for the query given or a new one."""
     key = Ed25519PrivateKey.generate()
     request = net.PermitRequest(query_id="f" * 32, provider=SOKA, affair_code=net.VACCINATION_AFFAIR, procedure_code=net.MOVE_IN_HISTORY_PROCEDURE, item_code=net.VACCINATION_RECORDS, requester_symbol="a" * 40)
     requester = _institution(session, KOSHIGAYA)
     answer_key = net.SignedKeyStatement.model_validate_json(requester.answer_key)
-    return lambda at: permits.issue(key, requester.code, answer_key, request, "b" * 40, at, timedelta(minutes=2))
+    return lambda at, query_id=None: permits.issue(
+        key, requester.code, answer_key, request.model_copy(update={"query_id": query_id or uuid.uuid4().hex}), "b" * 40, at, timedelta(minutes=2)
+    )
 
 
 def test_a_permit_is_honoured_once_by_its_requester_before_it_expires(db):
@@ -125,7 +129,7 @@ def test_a_permit_is_honoured_once_by_its_requester_before_it_expires(db):
         issue = _issuer(session)
         signed, row = issue(now)
         expiring, expiring_row = issue(now - timedelta(minutes=3))
-        permits.store(session, [row, expiring_row])
+        permits.store(session, [row, expiring_row], now)
     assert signed.permit.route == ["intermediate_server@112224", "provision_network", "intermediate_server@112216"]
     refusals = []
     stretched = signed.permit.model_copy(update={"expires_at": now + timedelta(hours=1)})
@@ -144,7 +148,7 @@ def test_a_permit_is_honoured_once_by_its_requester_before_it_expires(db):
     assert refusals == ["the permit was issued to 112224, not to 112216", "the permit has expired", altered, altered, "the hub issued no such permit"]
     older, older_row = issue(now)
     with db.session() as session:  # a permit stored before the hub kept digests
-        permits.store(session, [{**older_row, "digest": ""}])
+        permits.store(session, [{**older_row, "digest": ""}], now)
     with db.session() as session, pytest.raises(permits.PermitRefused, match="before the hub kept permits' digests"):
         permits.honour(session, older, KOSHIGAYA, now)
     with db.session() as session:
@@ -160,7 +164,7 @@ def test_a_permits_query_ends_once_answered_refused_or_undelivered_and_a_hold_is
     with db.session() as session:
         issue = _issuer(session)
         rows = [issue(now)[1] for _ in range(4)]
-        permits.store(session, rows)
+        permits.store(session, rows, now)
     serials = [row["serial_number"] for row in rows]
     ended_at = now + timedelta(seconds=5)
     with db.session() as session:
@@ -181,3 +185,35 @@ def test_a_permits_query_ends_once_answered_refused_or_undelivered_and_a_hold_is
         permits.end_many(session, [(serials[3], "held")], ended_at)
         held = session.get(Permit, serials[3])
         assert (held.state, held.finished_at) == ("held", None)
+
+
+def test_a_query_has_one_live_permit_the_last_one_issued(db):
+    """Asked again for one query (its reply lost, say), the hub issues a new permit and the
+    unused earlier ones can no longer be used; one already used stays as it was."""
+    now = datetime.now(UTC)
+    with db.session() as session:
+        issue = _issuer(session)
+        first, first_row = issue(now, "a" * 32)
+        permits.store(session, [first_row], now)
+        used, used_row = issue(now, "b" * 32)
+        permits.store(session, [used_row], now)
+    with db.session() as session:
+        permits.honour(session, used, KOSHIGAYA, now)
+    with db.session() as session:
+        second, second_row = issue(now, "a" * 32)
+        again, again_row = issue(now, "b" * 32)
+        twin, twin_row = issue(now, "c" * 32)
+        last, last_row = issue(now, "c" * 32)
+        permits.store(session, [second_row, again_row, twin_row, last_row], now)  # two for one query: the later stands
+    with db.session() as session:
+        states = {p.serial_number: p.state for p in session.scalars(select(Permit))}
+    serial = lambda signed: signed.permit.serial_number  # noqa: E731
+    assert states[serial(first)] == "superseded" and states[serial(twin)] == "superseded"
+    assert states[serial(used)] == "sent"  # used before the next was issued: its query went out with it
+    assert {states[serial(p)] for p in (second, again, last)} == {"issued"}
+    for stale in (first, twin):
+        with db.session() as session, pytest.raises(permits.PermitRefused, match="a newer permit was issued for the same query"):
+            permits.honour(session, stale, KOSHIGAYA, now)
+    for live in (second, last):
+        with db.session() as session:
+            assert permits.honour(session, live, KOSHIGAYA, now).serial_number == serial(live)
