@@ -19,7 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import QueuePool
 
-from shared.sqlite_writers import WriterLine
+from shared.sqlite_writers import WriterLine, writer_line_is_free
 
 T = TypeVar("T")
 
@@ -99,6 +99,16 @@ def connection_is_free(engine: Engine) -> bool:
     return pool.checkedin() > 0 or pool.checkedout() < pool.size() + SQLITE_MAX_OVERFLOW
 
 
+def may_run_on_loop(engine: Engine, writes: bool = False) -> bool:
+    """Whether work on ``engine`` may run on the event loop rather than in a worker thread: on
+    SQLite, when it need not wait for a connection nor, if it ``writes``, for another writer of
+    this process (it then costs less than a hand-off to a thread); never on a server database,
+    where every statement is a round trip."""
+    if engine.dialect.name != "sqlite":
+        return False
+    return connection_is_free(engine) and (not writes or writer_line_is_free(engine))
+
+
 def _sqlite_begin(line: WriterLine):
     """Begin each transaction explicitly; IMMEDIATE (the write lock at once, after this
     process's earlier writers: ``shared.sqlite_writers``) unless the connection asks
@@ -155,7 +165,7 @@ class Database:
         goes to a worker thread, which waits for one to come back (the loop would still wait
         while SQLite recovers or resets its WAL). On a server database it runs in a worker
         thread, so that the loop never waits on a round trip."""
-        if self.is_sqlite and connection_is_free(self.engine):
+        if may_run_on_loop(self.engine):
             return read(*args)
         return await asyncio.to_thread(read, *args)
 

@@ -20,8 +20,7 @@ from typing import Any, Generic, TypeVar
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared.db import connection_is_free
-from shared.sqlite_writers import writer_line_is_free
+from shared.db import may_run_on_loop
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
@@ -140,7 +139,7 @@ class TransactionLine(GroupCall[tuple[Writer, Any], Any]):
         # thread costs (measured: 13–15 % of the CPU of a secured move-in query). A batch that
         # would wait for another writer or for a connection, and every batch on a server
         # database, goes to a worker thread, so that the loop never waits on a lock or a round trip.
-        if self._engine.dialect.name == "sqlite" and writer_line_is_free(self._engine) and connection_is_free(self._engine):
+        if may_run_on_loop(self._engine, writes=True):
             return self._write_all(items)
         return await asyncio.to_thread(self._write_all, items)
 

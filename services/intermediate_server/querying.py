@@ -85,6 +85,13 @@ class QueryFacts:
     def codes(self) -> dict[str, str]:
         return {"provider": self.provider, "affair_code": self.affair_code, "procedure_code": self.procedure_code, "item_code": self.item_code}
 
+    def query_record(self, tenant: str, serial_number: str, refusal_reason: str | None = None) -> ProvisionRecord:
+        """The record of this query going out (or, with a reason, of its being refused)."""
+        return query_record(
+            tenant, **self.codes(), serial_number=serial_number, requested_at=self.requested_at,
+            person_key=self.integrated_address_number, refusal_reason=refusal_reason[:500] if refusal_reason else None,
+        )
+
 
 # Built once: every query runs them, and only their parameters change.
 _QUERIES = QueryRow.__table__
@@ -214,18 +221,16 @@ async def _dispatch(rt: Runtime, query_id: str, known: tuple[QueryFacts, str] | 
     except Problem as problem:
         reason = f"no permit: {problem.detail}" if problem.status < 500 else f"no permit: the network could not be reached ({problem.detail})"
         serial = str(problem.extensions.get("serial_number") or query_id)
-        record = query_record(rt.tenant, **facts.codes(), serial_number=serial, requested_at=facts.requested_at, person_key=facts.integrated_address_number, refusal_reason=reason[:500])
+        record = facts.query_record(rt.tenant, serial, reason)
         await _finish(rt, facts, "refused" if problem.status < 500 else "failed", serial_number=serial, refusal_reason=reason, record=record)
         return
     permit = signed.permit
     if (permit.query_id, permit.requester, permit.provider, permit.item_code) != (query_id, rt.tenant, facts.provider, facts.item_code):
         reason = "the hub's permit is for another query"
-        record = query_record(rt.tenant, **facts.codes(), serial_number=permit.serial_number, requested_at=facts.requested_at, person_key=facts.integrated_address_number, refusal_reason=reason)
+        record = facts.query_record(rt.tenant, permit.serial_number, reason)
         await _finish(rt, facts, "failed", serial_number=permit.serial_number, refusal_reason=reason, record=record)
         return
-    await rt.recorder.record(
-        query_record(rt.tenant, **facts.codes(), serial_number=permit.serial_number, requested_at=facts.requested_at, person_key=facts.integrated_address_number)
-    )
+    await rt.recorder.record(facts.query_record(rt.tenant, permit.serial_number))
     try:
         outcome = await rt.hub.send(SentQuery(permit=signed))
     except Problem as problem:
