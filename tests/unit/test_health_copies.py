@@ -106,6 +106,8 @@ def test_doses_reach_the_copy_as_they_change_and_wait_for_an_intermediate_server
             assert corrected.status_code == 200, corrected.text
             wait_until(lambda: copy_of(intermediate, number)[0]["lot_number"] == "MR101", what="the correction in the copy")
             assert copy_of(intermediate, number)[0]["inoculation_date"] == "2021-05-12"
+            # The copy is stored before the intermediate server replies; the row is marked sent after.
+            wait_until(lambda: pending(health) == 0, what="the correction to be marked sent")
             assert health.get("/copies/backlog", headers=admin).json() | {"oldest_pending_at": None} == {
                 "pending": 0, "sent": 1, "oldest_pending_at": None, "last_error": None, "failures": 0, "job_error": None,
             }
